@@ -1,0 +1,115 @@
+"""The jit-able operations: `encode` as an XLA FFI custom call, and the byte layout."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _native
+from .core import AllowedSpecial, Encoding
+from .patterns import pattern_id
+
+try:
+    from . import _native_cuda
+except ImportError:  # built without nvcc
+    _native_cuda = None
+
+for _name, _capsule in _native.registrations().items():
+    jax.ffi.register_ffi_target(_name, _capsule, platform="cpu")
+if _native_cuda is not None:
+    for _name, _capsule in _native_cuda.registrations().items():
+        jax.ffi.register_ffi_target(_name, _capsule, platform="CUDA")
+
+
+def encode(
+    enc: Encoding,
+    data: jax.Array,
+    lengths: jax.Array,
+    *,
+    max_tokens: int | None = None,
+    pad_id: int = -1,
+    allowed_special: AllowedSpecial = frozenset(),
+) -> tuple[jax.Array, jax.Array]:
+    """Tokenizes a batch of byte rows inside or outside `jax.jit`.
+
+    Args:
+      enc: the encoding; pass it as an argument of the jitted function (it is a pytree).
+      data: uint8[B, L], row b holding its text's UTF-8 bytes in data[b, :lengths[b]].
+        Any bytes are accepted: invalid UTF-8 bytes are tokenized as their single bytes
+        and decode back unchanged.
+      lengths: int32[B]. Inside jit a length outside [0, L] cannot raise; it is clamped.
+      max_tokens: static width of the result; default L, which always suffices.
+      pad_id: fills the result past each row's tokens.
+      allowed_special: special tokens (static) encoded as their ids; any other special
+        token text is encoded as ordinary text, like `Encoding.encode_ordinary`.
+
+    Returns:
+      tokens: int32[B, max_tokens], padded with pad_id.
+      counts: int32[B], each row's full token count, even where it exceeds max_tokens.
+    """
+    data, lengths = jnp.asarray(data), jnp.asarray(lengths)
+    if data.dtype != jnp.uint8 or data.ndim != 2:
+        raise TypeError(f"data must be uint8[batch, length], got {data.dtype}{list(data.shape)}")
+    if lengths.dtype != jnp.int32 or lengths.shape != data.shape[:1]:
+        raise TypeError(f"lengths must be int32[{data.shape[0]}], got {lengths.dtype}{list(lengths.shape)}")
+    if max_tokens is None:
+        max_tokens = data.shape[1]
+    if not isinstance(max_tokens, (int, np.integer)) or max_tokens < 0:
+        raise ValueError(f"max_tokens must be a non-negative int, got {max_tokens!r}")
+    if not -(2**31) <= pad_id < 2**31:
+        raise ValueError(f"pad_id must fit in int32, got {pad_id}")
+    _check_backend(data)
+    batch = data.shape[0]
+    call = jax.ffi.ffi_call(
+        "jaxbpe_encode",
+        (
+            jax.ShapeDtypeStruct((batch, int(max_tokens)), jnp.int32),
+            jax.ShapeDtypeStruct((batch,), jnp.int32),
+        ),
+        vmap_method="expand_dims",
+    )
+    specials = enc._specials_blob(enc._resolve_allowed(allowed_special))
+    return call(
+        enc.tables,
+        specials,
+        data,
+        lengths,
+        pattern=np.int32(pattern_id(enc.pattern)),
+        pad_id=np.int32(pad_id),
+    )
+
+
+def _check_backend(data: jax.Array) -> None:
+    if _native_cuda is not None:
+        return
+    if isinstance(data, jax.core.Tracer):
+        on_gpu = jax.default_backend() == "gpu"
+    else:
+        on_gpu = any(d.platform == "gpu" for d in data.devices())
+    if on_gpu:
+        raise RuntimeError(
+            "jaxbpe was built without its CUDA extension (no nvcc was found when it was "
+            "installed), so it cannot run on the GPU. Reinstall it with nvcc on PATH, or "
+            "place the data on the CPU backend."
+        )
+
+
+def to_bytes_batch(texts: Sequence[str | bytes], *, row_len: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Lays texts out as `jaxbpe.encode` takes them: (uint8[B, L], int32[B]).
+
+    L is `row_len`, by default the longest text's byte length; a longer text is an error.
+    """
+    rows = [t.encode("utf-8", "surrogatepass") if isinstance(t, str) else bytes(t) for t in texts]
+    lengths = np.array([len(r) for r in rows], dtype=np.int64)
+    width = int(lengths.max(initial=0)) if row_len is None else row_len
+    if lengths.size and lengths.max() > width:
+        raise ValueError(f"text {int(lengths.argmax())} has {int(lengths.max())} bytes, more than row_len={width}")
+    if width >= 2**31:
+        raise ValueError(f"rows of {width} bytes exceed the int32 lengths jaxbpe uses")
+    data = np.zeros((len(rows), max(width, 1)), dtype=np.uint8)
+    for i, r in enumerate(rows):
+        data[i, : len(r)] = np.frombuffer(r, dtype=np.uint8)
+    return data, lengths.astype(np.int32)

@@ -1,0 +1,44 @@
+"""The pre-tokenizer families jaxbpe implements natively, with the exact regexes of
+tiktoken's encodings (tiktoken_ext/openai_public.py) that each one reproduces."""
+
+from __future__ import annotations
+
+_O200K_PARTS = (
+    r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+    r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+    r"""\p{N}{1,3}""",
+    r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
+    r"""\s*[\r\n]+""",
+    r"""\s+(?!\S)""",
+    r"""\s+""",
+)
+
+# Family name -> regex. The id of a family is its index here (the native Pattern enum).
+PATTERNS = {
+    "r50k": r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s""",
+    "cl100k": r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s""",
+    "o200k": "|".join(_O200K_PARTS),
+}
+# GPT-2's original, slower spelling of the r50k pattern, as Hugging Face files carry it.
+_ALIASES = {
+    r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+""": "r50k",
+}
+
+
+def pattern_family(pattern: str) -> str:
+    """The family name for a family name or one of the supported regexes."""
+    if pattern in PATTERNS:
+        return pattern
+    for name, regex in PATTERNS.items():
+        if pattern == regex:
+            return name
+    if pattern in _ALIASES:
+        return _ALIASES[pattern]
+    raise ValueError(
+        f"unsupported pre-tokenizer pattern {pattern[:120]!r}: jaxbpe implements the "
+        f"families {sorted(PATTERNS)} (give a family name or its exact tiktoken regex)"
+    )
+
+
+def pattern_id(family: str) -> int:
+    return list(PATTERNS).index(family)

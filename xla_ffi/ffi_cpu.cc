@@ -1,0 +1,90 @@
+// The CPU implementation of the `jaxbpe_encode` XLA FFI custom call.
+#include <algorithm>
+#include <thread>
+#include <vector>
+
+#include "ffi_cpu.h"
+#include "jaxbpe/host.h"
+#include "xla/ffi/api/ffi.h"
+
+namespace ffi = xla::ffi;
+
+namespace jaxbpe {
+namespace {
+
+// Below this many input bytes, starting threads costs more than it saves.
+constexpr int64_t kParallelBytes = 1 << 20;
+
+ffi::Error EncodeCpuImpl(ffi::Buffer<ffi::U8> tables, ffi::Buffer<ffi::U8> specials,
+                         ffi::Buffer<ffi::U8> data, ffi::Buffer<ffi::S32> lengths,
+                         ffi::ResultBuffer<ffi::S32> tokens, ffi::ResultBuffer<ffi::S32> counts,
+                         int32_t pattern, int32_t pad_id) {
+  // Leading dimensions are rows (vmap adds more of them); the last one is bytes per row.
+  const auto dims = data.dimensions();
+  if (dims.size() < 1) return ffi::Error::InvalidArgument("data must have a row dimension");
+  const int64_t row_len = dims.back();
+  const int64_t rows = row_len ? int64_t(data.element_count()) / row_len : int64_t(lengths.element_count());
+  const int64_t max_tokens = rows ? int64_t(tokens->element_count()) / rows : 0;
+  if (int64_t(lengths.element_count()) != rows || int64_t(counts->element_count()) != rows ||
+      int64_t(tokens->element_count()) != rows * max_tokens)
+    return ffi::Error::InvalidArgument("jaxbpe_encode: operand shapes do not agree");
+  if (pattern < 0 || pattern > int32_t(Pattern::kO200k))
+    return ffi::Error::InvalidArgument("jaxbpe_encode: unknown pattern");
+
+  Encoder enc;
+  try {
+    enc.tables = checked_tables(tables.typed_data(), int64_t(tables.element_count()));
+    enc.specials = checked_specials(specials.typed_data(), int64_t(specials.element_count()));
+  } catch (const std::invalid_argument& e) {
+    return ffi::Error::InvalidArgument(e.what());
+  }
+  enc.classes = host_class_table();
+  enc.pattern = Pattern(pattern);
+
+  const uint8_t* in = data.typed_data();
+  const int32_t* len = lengths.typed_data();
+  int32_t* out = tokens->typed_data();
+  int32_t* count_out = counts->typed_data();
+  auto encode_rows = [&](int64_t first, int64_t last) {
+    VectorWork work;
+    for (int64_t r = first; r < last; ++r) {
+      // Lengths outside [0, row_len] are clamped: data cannot raise inside jit.
+      const int64_t n = std::clamp<int64_t>(len[r], 0, row_len);
+      int32_t* row = out + r * max_tokens;
+      int64_t count = 0;
+      auto emit = [&](int32_t id) {
+        if (count < max_tokens) row[count] = id;
+        ++count;
+      };
+      enc.encode(in + r * row_len, n, work, emit);
+      std::fill(row + std::min(count, max_tokens), row + max_tokens, pad_id);
+      count_out[r] = int32_t(count);  // count <= n < 2^31
+    }
+  };
+
+  const int64_t workers = std::min<int64_t>(
+      rows, rows * row_len < kParallelBytes ? 1 : std::max(1u, std::thread::hardware_concurrency()));
+  if (workers <= 1) {
+    encode_rows(0, rows);
+    return ffi::Error::Success();
+  }
+  std::vector<std::thread> threads;
+  for (int64_t w = 0; w < workers; ++w)
+    threads.emplace_back(encode_rows, rows * w / workers, rows * (w + 1) / workers);
+  for (auto& t : threads) t.join();
+  return ffi::Error::Success();
+}
+
+}  // namespace
+}  // namespace jaxbpe
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxbpeEncodeCpu, jaxbpe::EncodeCpuImpl,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::Buffer<ffi::U8>>()   // tables blob
+                                  .Arg<ffi::Buffer<ffi::U8>>()   // allowed special tokens blob
+                                  .Arg<ffi::Buffer<ffi::U8>>()   // data [..., row_len]
+                                  .Arg<ffi::Buffer<ffi::S32>>()  // lengths [...]
+                                  .Ret<ffi::Buffer<ffi::S32>>()  // tokens [..., max_tokens]
+                                  .Ret<ffi::Buffer<ffi::S32>>()  // counts [...]
+                                  .Attr<int32_t>("pattern")
+                                  .Attr<int32_t>("pad_id"));

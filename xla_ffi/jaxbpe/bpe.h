@@ -1,0 +1,122 @@
+// Byte pair merging of one pre-tokenized piece, exactly as tiktoken does it: while some
+// adjacent pair of parts concatenates to a token, merge the pair whose token has the
+// lowest rank, the leftmost one on ties. A piece that is itself a token is emitted whole
+// (tiktoken checks that first, and merging does not always reach it).
+#pragma once
+
+#include "tables.h"
+
+namespace jaxbpe {
+
+// Pieces up to this many bytes merge in a small array with a linear scan for the
+// minimum; longer ones use a heap, so a megabyte-long piece is O(n log n).
+constexpr int kShortPiece = 64;
+
+// Workspace (in int32 words) that merge_long_piece needs for a piece of n bytes.
+JAXBPE_HD int64_t long_piece_workspace(int64_t n) { return 10 * n; }
+
+template <typename Emit>
+JAXBPE_HD void merge_short_piece(const Tables& t, const uint8_t* p, int n, Emit& emit) {
+  int32_t ids[kShortPiece], ranks[kShortPiece];  // ranks[i]: merging parts i and i+1
+  for (int i = 0; i < n; ++i) ids[i] = t.byte_ids[p[i]];
+  for (int i = 0; i + 1 < n; ++i) ranks[i] = lookup_pair(t, ids[i], ids[i + 1]);
+  int m = n;
+  while (m > 1) {
+    int best = 0;
+    for (int i = 1; i + 1 < m; ++i)
+      if (ranks[i] < ranks[best]) best = i;
+    if (ranks[best] == kNoRank) break;
+    ids[best] = ranks[best];
+    for (int i = best + 1; i + 1 < m; ++i) {
+      ids[i] = ids[i + 1];
+      ranks[i] = ranks[i + 1];
+    }
+    --m;
+    ranks[best] = best + 1 < m ? lookup_pair(t, ids[best], ids[best + 1]) : kNoRank;
+    if (best > 0) ranks[best - 1] = lookup_pair(t, ids[best - 1], ids[best]);
+  }
+  for (int i = 0; i < m; ++i) emit(ids[i]);
+}
+
+// Binary min-heap of (rank << 32 | position) keys: pops lowest rank, leftmost first.
+struct MergeHeap {
+  uint64_t* keys;
+  int64_t size;
+
+  JAXBPE_HD void push(uint64_t k) {
+    int64_t i = size++;
+    while (i > 0 && keys[(i - 1) / 2] > k) {
+      keys[i] = keys[(i - 1) / 2];
+      i = (i - 1) / 2;
+    }
+    keys[i] = k;
+  }
+  JAXBPE_HD uint64_t pop() {
+    const uint64_t top = keys[0], last = keys[--size];
+    int64_t i = 0;
+    for (;;) {
+      int64_t c = 2 * i + 1;
+      if (c >= size) break;
+      if (c + 1 < size && keys[c + 1] < keys[c]) ++c;
+      if (keys[c] >= last) break;
+      keys[i] = keys[c];
+      i = c;
+    }
+    if (size > 0) keys[i] = last;
+    return top;
+  }
+};
+
+// Parts are linked lists indexed by their first byte. A heap entry is stale when the
+// pair it names has since changed rank (a neighbour merged) or its part was absorbed.
+template <typename Emit>
+JAXBPE_HD void merge_long_piece(const Tables& t, const uint8_t* p, int64_t n, int32_t* work,
+                                Emit& emit) {
+  int32_t *ids = work, *next = work + n, *prev = work + 2 * n, *rank = work + 3 * n;
+  MergeHeap heap{reinterpret_cast<uint64_t*>(work + 4 * n), 0};  // <= 3n entries
+  auto push = [&](int64_t i) {
+    if (rank[i] != kNoRank) heap.push(uint64_t(rank[i]) << 32 | uint64_t(i));
+  };
+  for (int64_t i = 0; i < n; ++i) {
+    ids[i] = t.byte_ids[p[i]];
+    next[i] = int32_t(i + 1);
+    prev[i] = int32_t(i - 1);
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    rank[i] = i + 1 < n ? lookup_pair(t, ids[i], ids[i + 1]) : kNoRank;
+    push(i);
+  }
+  while (heap.size > 0) {
+    const uint64_t key = heap.pop();
+    const int32_t i = int32_t(key & 0xFFFFFFFFu), r = int32_t(key >> 32);
+    if (rank[i] != r) continue;
+    const int32_t absorbed = next[i];
+    ids[i] = r;
+    rank[absorbed] = kNoRank;
+    next[i] = next[absorbed];
+    if (next[i] < n) prev[next[i]] = i;
+    rank[i] = next[i] < n ? lookup_pair(t, ids[i], ids[next[i]]) : kNoRank;
+    push(i);
+    if (prev[i] >= 0) {
+      rank[prev[i]] = lookup_pair(t, ids[prev[i]], ids[i]);
+      push(prev[i]);
+    }
+  }
+  for (int64_t i = 0; i < n; i = next[i]) emit(ids[i]);
+}
+
+// Emits the token ids of one piece. `work` supplies long_piece_workspace(n) words for
+// pieces longer than kShortPiece: work.get(n) returns them.
+template <typename Work, typename Emit>
+JAXBPE_HD void encode_piece(const Tables& t, const uint8_t* p, int64_t n, Work& work, Emit& emit) {
+  const int32_t whole = lookup_piece(t, p, n);
+  if (whole >= 0) {
+    emit(whole);
+  } else if (n <= kShortPiece) {
+    merge_short_piece(t, p, int(n), emit);
+  } else {
+    merge_long_piece(t, p, n, work.get(n), emit);
+  }
+}
+
+}  // namespace jaxbpe

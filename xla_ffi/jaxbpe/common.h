@@ -1,0 +1,47 @@
+// Macros and small helpers shared by every header of the core.
+#pragma once
+
+#include <stdint.h>
+
+#if defined(__CUDACC__)
+#define JAXBPE_HD __host__ __device__ __forceinline__
+#else
+#define JAXBPE_HD inline
+#endif
+
+namespace jaxbpe {
+
+// Little-endian load of up to 8 bytes; the shift loop compiles to one load on x86.
+JAXBPE_HD uint64_t load_le(const uint8_t* p, int n) {
+  uint64_t v = 0;
+  for (int i = 0; i < n; ++i) v |= uint64_t(p[i]) << (8 * i);
+  return v;
+}
+
+JAXBPE_HD uint64_t mix64(uint64_t x) {  // splitmix64 finaliser
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  x ^= x >> 31;
+  return x;
+}
+
+JAXBPE_HD uint64_t hash_bytes(const uint8_t* p, int64_t n) {
+  uint64_t h = 0x9e3779b97f4a7c15ULL ^ uint64_t(n);
+  for (; n >= 8; p += 8, n -= 8) h = mix64(h ^ load_le(p, 8));
+  if (n > 0) h = mix64(h ^ load_le(p, int(n)));
+  return h;
+}
+
+JAXBPE_HD uint64_t hash_pair(int32_t a, int32_t b) {
+  return mix64((uint64_t(uint32_t(a)) << 32) | uint32_t(b));
+}
+
+JAXBPE_HD bool bytes_equal(const uint8_t* a, const uint8_t* b, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    if (a[i] != b[i]) return false;
+  return true;
+}
+
+}  // namespace jaxbpe

@@ -1,0 +1,163 @@
+#include "host.h"
+
+#include <algorithm>
+
+namespace jaxbpe {
+namespace {
+#define JAXBPE_TABLE_STORAGE static
+#include "unicode_classes.inc"
+#undef JAXBPE_TABLE_STORAGE
+
+int32_t next_pow2(int64_t n) {
+  int64_t c = 1;
+  while (c < n) c <<= 1;
+  return int32_t(c);
+}
+
+template <typename T>
+T read_header(const uint8_t* blob, int64_t size) {
+  T h{};
+  if (size >= int64_t(sizeof(T))) std::memcpy(&h, blob, sizeof(T));
+  return h;
+}
+
+int64_t align8(int64_t n) { return (n + 7) & ~int64_t(7); }
+}  // namespace
+
+ClassTable host_class_table() { return ClassTable{kClassBlockIndex, kClassBlocks}; }
+
+Tables checked_tables(const uint8_t* blob, int64_t size) {
+  Tables t;
+  if (const char* err = view_tables(blob, size, read_header<TablesHeader>(blob, size), &t))
+    throw std::invalid_argument(err);
+  return t;
+}
+
+Specials checked_specials(const uint8_t* blob, int64_t size) {
+  Specials s;
+  if (const char* err = view_specials(blob, size, read_header<SpecialsHeader>(blob, size), &s))
+    throw std::invalid_argument(err);
+  return s;
+}
+
+std::vector<uint8_t> build_tables(const uint8_t* bytes, const int32_t* offsets, int32_t n) {
+  if (n < 256) throw std::invalid_argument("a byte-level vocabulary has at least 256 tokens");
+  int32_t max_len = 0;
+  for (int32_t i = 0; i < n; ++i) {
+    const int32_t len = offsets[i + 1] - offsets[i];
+    if (offsets[i] < 0 || len < 1)
+      throw std::invalid_argument("token " + std::to_string(i) + " is empty");
+    max_len = std::max(max_len, len);
+  }
+  auto token = [&](int32_t id) { return bytes + offsets[id]; };
+  auto token_len = [&](int32_t id) { return offsets[id + 1] - offsets[id]; };
+
+  // The piece table and byte ids first: finding the pairs needs lookups.
+  const int32_t piece_capacity = next_pow2(2 * int64_t(n));
+  std::vector<int32_t> piece(2 * size_t(piece_capacity), -1), byte_ids(256, -1);
+  Tables t{};
+  t.n_tokens = n;
+  t.max_token_len = max_len;
+  t.piece_mask = uint32_t(piece_capacity - 1);
+  t.token_offsets = offsets;
+  t.token_bytes = bytes;
+  t.piece_slots = piece.data();
+  t.byte_ids = byte_ids.data();
+  for (int32_t id = 0; id < n; ++id) {
+    const uint8_t* p = token(id);
+    const int32_t len = token_len(id);
+    if (const int32_t other = lookup_piece(t, p, len); other >= 0)
+      throw std::invalid_argument("tokens " + std::to_string(other) + " and " +
+                                  std::to_string(id) + " have the same bytes");
+    if (len == 1) {
+      byte_ids[p[0]] = id;
+      continue;
+    }
+    const uint64_t hash = hash_bytes(p, len);
+    uint32_t slot = uint32_t(hash) & t.piece_mask;
+    while (piece[2 * slot] >= 0) slot = (slot + 1) & t.piece_mask;
+    piece[2 * slot] = id;
+    piece[2 * slot + 1] = int32_t(hash >> 32);
+  }
+  for (int byte = 0; byte < 256; ++byte)
+    if (byte_ids[byte] < 0)
+      throw std::invalid_argument("the vocabulary has no token for byte " + std::to_string(byte) +
+                                  "; it is not a byte-level BPE vocabulary");
+
+  // Every way of writing a token as two tokens side by side is a possible merge.
+  std::vector<int32_t> pairs;
+  for (int32_t id = 0; id < n; ++id) {
+    const uint8_t* p = token(id);
+    const int32_t len = token_len(id);
+    for (int32_t split = 1; split < len; ++split) {
+      const int32_t a = lookup_piece(t, p, split), b = lookup_piece(t, p + split, len - split);
+      if (a >= 0 && b >= 0) pairs.insert(pairs.end(), {a, b, id});
+    }
+  }
+
+  TablesHeader h{};
+  h.magic = kTablesMagic;
+  h.version = kTablesVersion;
+  h.n_tokens = n;
+  h.max_token_len = max_len;
+  h.piece_capacity = piece_capacity;
+  h.pair_capacity = next_pow2(std::max<int64_t>(16, int64_t(pairs.size()) / 3 * 2));
+  int64_t off = align8(sizeof(TablesHeader));
+  h.token_offsets = off, off = align8(off + 4 * (int64_t(n) + 1));
+  h.token_bytes = off, off = align8(off + offsets[n]);
+  h.piece_slots = off, off = align8(off + 8 * int64_t(h.piece_capacity));
+  h.pair_slots = off, off = align8(off + 12 * int64_t(h.pair_capacity));
+  h.byte_ids = off, off = align8(off + 4 * 256);
+  h.total_size = off;
+
+  std::vector<uint8_t> blob(size_t(h.total_size), 0);
+  uint8_t* out = blob.data();
+  std::memcpy(out, &h, sizeof h);
+  std::memcpy(out + h.token_offsets, offsets, 4 * (size_t(n) + 1));
+  std::memcpy(out + h.token_bytes, bytes, size_t(offsets[n]));
+  std::memcpy(out + h.piece_slots, piece.data(), 4 * piece.size());
+  std::memcpy(out + h.byte_ids, byte_ids.data(), 4 * 256);
+  auto* pair = reinterpret_cast<int32_t*>(out + h.pair_slots);
+  std::fill(pair, pair + 3 * int64_t(h.pair_capacity), -1);
+  const uint32_t pair_mask = uint32_t(h.pair_capacity - 1);
+  for (size_t i = 0; i < pairs.size(); i += 3) {
+    uint32_t slot = uint32_t(hash_pair(pairs[i], pairs[i + 1])) & pair_mask;
+    while (pair[3 * slot] >= 0) slot = (slot + 1) & pair_mask;
+    std::copy(&pairs[i], &pairs[i] + 3, pair + 3 * slot);
+  }
+  return blob;
+}
+
+std::vector<uint8_t> build_specials(std::vector<std::pair<std::string, int32_t>> tokens) {
+  if (tokens.empty()) return {};
+  std::stable_sort(tokens.begin(), tokens.end(), [](const auto& x, const auto& y) {
+    return x.first.size() > y.first.size();
+  });
+  const int32_t count = int32_t(tokens.size());
+  const int64_t fixed = sizeof(SpecialsHeader) + 32 + 4 * (2 * int64_t(count) + 1);
+  int64_t total = fixed;
+  for (const auto& [text, id] : tokens) {
+    if (text.empty()) throw std::invalid_argument("a special token cannot be empty");
+    total += int64_t(text.size());
+  }
+  std::vector<uint8_t> blob(size_t(total), 0);
+  const SpecialsHeader h{kSpecialsMagic, count};
+  std::memcpy(blob.data(), &h, sizeof h);
+  auto* first_bytes = reinterpret_cast<uint32_t*>(blob.data() + sizeof h);
+  auto* ids = reinterpret_cast<int32_t*>(blob.data() + sizeof h + 32);
+  int32_t* offsets = ids + count;
+  int32_t off = 0;
+  for (int32_t i = 0; i < count; ++i) {
+    const auto& [text, id] = tokens[size_t(i)];
+    const uint8_t first = uint8_t(text[0]);
+    first_bytes[first >> 5] |= 1u << (first & 31);
+    ids[i] = id;
+    offsets[i] = off;
+    std::memcpy(blob.data() + fixed + off, text.data(), text.size());
+    off += int32_t(text.size());
+  }
+  offsets[count] = off;
+  return blob;
+}
+
+}  // namespace jaxbpe

@@ -1,0 +1,91 @@
+// The lookup tables of one vocabulary, packed into a single byte blob. The blob is an
+// ordinary array operand of the custom calls, so the same layout is read by the host
+// encoder, the CPU handler and the CUDA kernels.
+#pragma once
+
+#include "common.h"
+
+namespace jaxbpe {
+
+constexpr uint32_t kTablesMagic = 0x4550424A;  // "JBPE"
+constexpr uint32_t kTablesVersion = 1;
+constexpr int32_t kNoRank = 0x7FFFFFFF;
+
+struct TablesHeader {
+  uint32_t magic, version;
+  int32_t n_tokens;        // ids are the ranks 0..n_tokens-1
+  int32_t max_token_len;   // longest token in bytes
+  int32_t piece_capacity;  // slots of the bytes -> id hash table (power of two)
+  int32_t pair_capacity;   // slots of the (id, id) -> merged id hash table (power of two)
+  // Byte offsets of the sections from the start of the blob, and its total size.
+  int64_t token_offsets, token_bytes, piece_slots, pair_slots, byte_ids, total_size;
+};
+
+// Pointers into a blob whose header has been checked.
+struct Tables {
+  int32_t n_tokens, max_token_len;
+  uint32_t piece_mask, pair_mask;
+  const int32_t* token_offsets;  // [n_tokens + 1]: token i is token_bytes[off[i]:off[i+1]]
+  const uint8_t* token_bytes;
+  const int32_t* piece_slots;    // [2 * capacity]: (id or -1, high half of the hash)
+  const int32_t* pair_slots;     // [3 * capacity]: (left id or -1, right id, merged id)
+  const int32_t* byte_ids;       // [256]: the id of each single byte
+};
+
+// Validates the header against the blob's size; returns nullptr or what is wrong.
+JAXBPE_HD const char* view_tables(const uint8_t* blob, int64_t size, const TablesHeader& h,
+                               Tables* out) {
+  if (size < int64_t(sizeof(TablesHeader)) || h.magic != kTablesMagic)
+    return "not a jaxbpe tables blob (bad magic)";
+  if (h.version != kTablesVersion) return "jaxbpe tables blob of another version";
+  if (h.total_size != size) return "jaxbpe tables blob has the wrong size (truncated?)";
+  auto pow2 = [](int32_t c) { return c > 0 && (c & (c - 1)) == 0; };
+  if (h.n_tokens < 256 || !pow2(h.piece_capacity) || !pow2(h.pair_capacity))
+    return "jaxbpe tables blob has an inconsistent header";
+  auto fits = [&](int64_t off, int64_t bytes) {
+    return off >= int64_t(sizeof(TablesHeader)) && off % 4 == 0 && bytes >= 0 &&
+           off + bytes <= size;
+  };
+  if (!fits(h.token_offsets, 4 * (int64_t(h.n_tokens) + 1)) || !fits(h.token_bytes, 0) ||
+      !fits(h.piece_slots, 8 * int64_t(h.piece_capacity)) ||
+      !fits(h.pair_slots, 12 * int64_t(h.pair_capacity)) || !fits(h.byte_ids, 4 * 256))
+    return "jaxbpe tables blob has a section out of bounds";
+  out->n_tokens = h.n_tokens;
+  out->max_token_len = h.max_token_len;
+  out->piece_mask = uint32_t(h.piece_capacity - 1);
+  out->pair_mask = uint32_t(h.pair_capacity - 1);
+  out->token_offsets = reinterpret_cast<const int32_t*>(blob + h.token_offsets);
+  out->token_bytes = blob + h.token_bytes;
+  out->piece_slots = reinterpret_cast<const int32_t*>(blob + h.piece_slots);
+  out->pair_slots = reinterpret_cast<const int32_t*>(blob + h.pair_slots);
+  out->byte_ids = reinterpret_cast<const int32_t*>(blob + h.byte_ids);
+  return nullptr;
+}
+
+// The id of the token whose bytes are p[0..n), or -1.
+JAXBPE_HD int32_t lookup_piece(const Tables& t, const uint8_t* p, int64_t n) {
+  if (n == 1) return t.byte_ids[p[0]];
+  if (n > t.max_token_len) return -1;
+  const uint64_t h = hash_bytes(p, n);
+  const int32_t tag = int32_t(h >> 32);
+  for (uint32_t slot = uint32_t(h) & t.piece_mask;; slot = (slot + 1) & t.piece_mask) {
+    const int32_t id = t.piece_slots[2 * slot];
+    if (id < 0) return -1;
+    if (t.piece_slots[2 * slot + 1] != tag) continue;
+    const int32_t begin = t.token_offsets[id], len = t.token_offsets[id + 1] - begin;
+    if (len == n && bytes_equal(t.token_bytes + begin, p, n)) return id;
+  }
+}
+
+// The id of the token made of tokens a and b side by side, or kNoRank. In byte-level
+// BPE that id is also the rank of merging the pair, whatever a and b were merged from.
+JAXBPE_HD int32_t lookup_pair(const Tables& t, int32_t a, int32_t b) {
+  for (uint32_t slot = uint32_t(hash_pair(a, b)) & t.pair_mask;;
+       slot = (slot + 1) & t.pair_mask) {
+    const int32_t* s = t.pair_slots + 3 * slot;
+    if (s[0] < 0) return kNoRank;
+    if (s[0] == a && s[1] == b) return s[2];
+  }
+}
+
+}  // namespace jaxbpe

@@ -1,0 +1,100 @@
+// UTF-8 decoding and the per-code-point character classes the pre-tokenizers use.
+#pragma once
+
+#include "common.h"
+
+namespace jaxbpe {
+
+// Class bits of a code point, in the order of tools/gen_unicode_classes.py.
+enum : uint16_t {
+  kLetter = 1 << 0,      // \p{L}
+  kNumber = 1 << 1,      // \p{N}
+  kSpace = 1 << 2,       // \s (White_Space)
+  kUpperish = 1 << 3,    // [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]  (o200k)
+  kLowerish = 1 << 4,    // [\p{Ll}\p{Lm}\p{Lo}\p{M}]        (o200k)
+  // Single characters the patterns name; set from the code point, not the table.
+  kCR = 1 << 8,
+  kLF = 1 << 9,
+  kBlank = 1 << 10,      // U+0020, the optional ' ' prefix
+  kApostrophe = 1 << 11,
+  kSlash = 1 << 12,
+};
+
+// Two-level table: kClassBlockIndex[cp >> 8] selects a 256-entry block of class bytes.
+struct ClassTable {
+  const uint16_t* block_index;
+  const uint8_t* blocks;
+};
+
+constexpr uint32_t kInvalidCodepoint = 0xFFFFFFFFu;
+
+// One character of input: a code point (or one invalid byte), its byte length and class.
+struct Char {
+  uint32_t cp;
+  uint16_t kind;
+  uint8_t len;
+};
+
+JAXBPE_HD bool is_continuation(uint8_t b) { return (b & 0xC0) == 0x80; }
+
+// Decodes the UTF-8 sequence at s[0..n) (n >= 1). Anything that is not a well-formed,
+// shortest-form sequence of a scalar value is one invalid byte: it has no class bits,
+// so every pattern treats it like punctuation, and its byte is kept as is.
+JAXBPE_HD uint32_t decode_utf8(const uint8_t* s, int64_t n, uint8_t* len) {
+  const uint8_t b0 = s[0];
+  *len = 1;
+  if (b0 < 0x80) return b0;
+  if (b0 < 0xC2) return kInvalidCodepoint;
+  if (b0 < 0xE0) {
+    if (n < 2 || !is_continuation(s[1])) return kInvalidCodepoint;
+    *len = 2;
+    return (uint32_t(b0 & 0x1F) << 6) | (s[1] & 0x3F);
+  }
+  if (b0 < 0xF0) {
+    if (n < 3) return kInvalidCodepoint;
+    const uint8_t lo = b0 == 0xE0 ? 0xA0 : 0x80, hi = b0 == 0xED ? 0x9F : 0xBF;
+    if (s[1] < lo || s[1] > hi || !is_continuation(s[2])) return kInvalidCodepoint;
+    *len = 3;
+    return (uint32_t(b0 & 0x0F) << 12) | (uint32_t(s[1] & 0x3F) << 6) | (s[2] & 0x3F);
+  }
+  if (b0 < 0xF5) {
+    if (n < 4) return kInvalidCodepoint;
+    const uint8_t lo = b0 == 0xF0 ? 0x90 : 0x80, hi = b0 == 0xF4 ? 0x8F : 0xBF;
+    if (s[1] < lo || s[1] > hi || !is_continuation(s[2]) || !is_continuation(s[3]))
+      return kInvalidCodepoint;
+    *len = 4;
+    return (uint32_t(b0 & 0x07) << 18) | (uint32_t(s[1] & 0x3F) << 12) |
+           (uint32_t(s[2] & 0x3F) << 6) | (s[3] & 0x3F);
+  }
+  return kInvalidCodepoint;
+}
+
+JAXBPE_HD uint16_t codepoint_kind(const ClassTable& t, uint32_t cp) {
+  if (cp >= 0x110000) return 0;
+  uint16_t kind = t.blocks[uint32_t(t.block_index[cp >> 8]) * 256 + (cp & 0xFF)];
+  switch (cp) {
+    case '\r': kind |= kCR; break;
+    case '\n': kind |= kLF; break;
+    case ' ': kind |= kBlank; break;
+    case '\'': kind |= kApostrophe; break;
+    case '/': kind |= kSlash; break;
+  }
+  return kind;
+}
+
+// A view of one segment of text (a row, or the part of it between special tokens):
+// the patterns' `$` and lookahead see `end` as the end of the text.
+struct Text {
+  const uint8_t* s;
+  int64_t end;
+  ClassTable classes;
+
+  JAXBPE_HD Char at(int64_t pos) const {
+    Char c;
+    c.cp = decode_utf8(s + pos, end - pos, &c.len);
+    c.kind = codepoint_kind(classes, c.cp);
+    return c;
+  }
+};
+
+}  // namespace jaxbpe

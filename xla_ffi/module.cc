@@ -1,0 +1,181 @@
+// The `jaxbpe._native` extension: table building, the host encoder behind the
+// tiktoken-compatible API, and the CPU XLA FFI handler's capsule.
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/pair.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include <atomic>
+#include <thread>
+
+#include "ffi_cpu.h"
+#include "jaxbpe/host.h"
+
+namespace nb = nanobind;
+using namespace nb::literals;
+
+namespace jaxbpe {
+namespace {
+
+template <typename T>
+using Array1D = nb::ndarray<nb::numpy, T, nb::ndim<1>>;
+template <typename T>
+using Input1D = nb::ndarray<const T, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+
+template <typename T>
+Array1D<T> to_numpy(std::vector<T>&& v) {
+  auto* owned = new std::vector<T>(std::move(v));
+  nb::capsule owner(owned, [](void* p) noexcept { delete static_cast<std::vector<T>*>(p); });
+  return Array1D<T>(owned->data(), {owned->size()}, owner);
+}
+
+// Owns a copy of the tables blob, so the views in `Encoder` stay valid.
+class HostEncoder {
+ public:
+  HostEncoder(Input1D<uint8_t> tables, int32_t pattern)
+      : blob_(tables.data(), tables.data() + tables.size()) {
+    if (pattern < 0 || pattern > int32_t(Pattern::kO200k))
+      throw std::invalid_argument("unknown pattern " + std::to_string(pattern));
+    enc_.tables = checked_tables(blob_.data(), int64_t(blob_.size()));
+    enc_.classes = host_class_table();
+    enc_.pattern = Pattern(pattern);
+  }
+
+  int32_t n_tokens() const { return enc_.tables.n_tokens; }
+
+  std::vector<int32_t> encode_bytes(const uint8_t* s, int64_t n, const Specials& sp,
+                                    VectorWork& work) const {
+    Encoder enc = enc_;
+    enc.specials = sp;
+    std::vector<int32_t> ids;
+    ids.reserve(size_t(n / 4 + 8));
+    auto emit = [&](int32_t id) { ids.push_back(id); };
+    enc.encode(s, n, work, emit);
+    return ids;
+  }
+
+  Array1D<int32_t> encode(nb::bytes text, Input1D<uint8_t> specials) const {
+    const Specials sp = checked_specials(specials.data(), int64_t(specials.size()));
+    std::vector<int32_t> ids;
+    {
+      nb::gil_scoped_release release;
+      VectorWork work;
+      ids = encode_bytes(reinterpret_cast<const uint8_t*>(text.c_str()), int64_t(text.size()),
+                         sp, work);
+    }
+    return to_numpy(std::move(ids));
+  }
+
+  std::vector<Array1D<int32_t>> encode_batch(std::vector<nb::bytes> texts,
+                                             Input1D<uint8_t> specials, int num_threads) const {
+    const Specials sp = checked_specials(specials.data(), int64_t(specials.size()));
+    std::vector<std::vector<int32_t>> results(texts.size());
+    {
+      nb::gil_scoped_release release;
+      std::atomic<size_t> next{0};
+      auto worker = [&] {
+        VectorWork work;
+        for (size_t i; (i = next.fetch_add(1)) < texts.size();)
+          results[i] = encode_bytes(reinterpret_cast<const uint8_t*>(texts[i].c_str()),
+                                    int64_t(texts[i].size()), sp, work);
+      };
+      const size_t n = std::min(texts.size(), size_t(std::max(1, num_threads)));
+      std::vector<std::thread> threads;
+      for (size_t t = 1; t < n; ++t) threads.emplace_back(worker);
+      worker();
+      for (auto& t : threads) t.join();
+    }
+    std::vector<Array1D<int32_t>> out;
+    out.reserve(results.size());
+    for (auto& r : results) out.push_back(to_numpy(std::move(r)));
+    return out;
+  }
+
+  // Token bytes for ids below n_tokens; others are looked up among `specials`.
+  nb::bytes decode(Input1D<int64_t> ids, Input1D<uint8_t> specials) const {
+    const Specials sp = checked_specials(specials.data(), int64_t(specials.size()));
+    const Tables& t = enc_.tables;
+    std::string out;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const int64_t id = ids(i);
+      if (id >= 0 && id < t.n_tokens) {
+        out.append(reinterpret_cast<const char*>(t.token_bytes + t.token_offsets[id]),
+                   size_t(t.token_offsets[id + 1] - t.token_offsets[id]));
+        continue;
+      }
+      int32_t k = 0;
+      while (k < sp.count && sp.ids[k] != id) ++k;
+      if (k == sp.count) throw nb::key_error(("invalid token id " + std::to_string(id)).c_str());
+      out.append(reinterpret_cast<const char*>(sp.bytes + sp.offsets[k]),
+                 size_t(sp.offsets[k + 1] - sp.offsets[k]));
+    }
+    return nb::bytes(out.data(), out.size());
+  }
+
+  // Start offsets of the pre-tokenized pieces of `text` (no special tokens), plus its
+  // length: exposes the pre-tokenizer alone to the tests.
+  Array1D<int64_t> piece_bounds(nb::bytes text) const {
+    const auto* s = reinterpret_cast<const uint8_t*>(text.c_str());
+    const int64_t n = int64_t(text.size());
+    const Text view{s, n, enc_.classes};
+    std::vector<int64_t> bounds{0};
+    for (int64_t pos = 0; pos < n;) bounds.push_back(pos = piece_end(enc_.pattern, view, pos));
+    return to_numpy(std::move(bounds));
+  }
+
+ private:
+  std::vector<uint8_t> blob_;
+  Encoder enc_{};
+};
+
+Array1D<uint8_t> codepoint_classes() {
+  const ClassTable t = host_class_table();
+  std::vector<uint8_t> out(0x110000);
+  for (uint32_t cp = 0; cp < out.size(); ++cp)
+    out[cp] = uint8_t(codepoint_kind(t, cp) & 0xFF);
+  return to_numpy(std::move(out));
+}
+
+}  // namespace
+}  // namespace jaxbpe
+
+using namespace jaxbpe;
+
+NB_MODULE(_native, m) {
+  m.doc() = "jaxbpe's native core: tables, host encoder and the CPU XLA FFI handler";
+
+  m.def(
+      "build_tables",
+      [](Input1D<uint8_t> bytes, Input1D<int32_t> offsets) {
+        if (offsets.size() < 1 || offsets(0) != 0 ||
+            size_t(offsets(offsets.size() - 1)) != bytes.size())
+          throw std::invalid_argument("token offsets do not match the token bytes");
+        return to_numpy(build_tables(bytes.data(), offsets.data(), int32_t(offsets.size() - 1)));
+      },
+      "token_bytes"_a, "token_offsets"_a,
+      "Packs a vocabulary (token i is token_bytes[offsets[i]:offsets[i+1]]) into a tables blob.");
+  m.def(
+      "build_specials",
+      [](std::vector<std::pair<nb::bytes, int32_t>> tokens) {
+        std::vector<std::pair<std::string, int32_t>> copy;
+        for (auto& [text, id] : tokens) copy.emplace_back(std::string(text.c_str(), text.size()), id);
+        return to_numpy(build_specials(std::move(copy)));
+      },
+      "tokens"_a, "Packs (bytes, id) special tokens into a special-tokens blob.");
+  m.def("codepoint_classes", &codepoint_classes,
+        "uint8[0x110000]: the class bits the pre-tokenizers use for each code point.");
+  m.def("registrations", [] {
+    nb::dict d;
+    d["jaxbpe_encode"] = nb::capsule(reinterpret_cast<void*>(&JaxbpeEncodeCpu));
+    return d;
+  });
+
+  nb::class_<HostEncoder>(m, "HostEncoder")
+      .def(nb::init<Input1D<uint8_t>, int32_t>(), "tables"_a, "pattern"_a)
+      .def_prop_ro("n_tokens", &HostEncoder::n_tokens)
+      .def("encode", &HostEncoder::encode, "text"_a, "specials"_a)
+      .def("encode_batch", &HostEncoder::encode_batch, "texts"_a, "specials"_a, "num_threads"_a)
+      .def("decode", &HostEncoder::decode, "ids"_a, "specials"_a)
+      .def("piece_bounds", &HostEncoder::piece_bounds, "text"_a);
+}

@@ -1,0 +1,45 @@
+"""Shared fixtures: jaxbpe's encodings and tiktoken built from the very same rank files."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+import pytest
+import tiktoken
+
+import jaxbpe
+from jaxbpe.patterns import PATTERNS
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+# The encodings the parity tests cover: one per pre-tokenizer family.
+PARITY_ENCODINGS = ["gpt2", "cl100k_base", "o200k_base"]
+
+
+@functools.lru_cache(maxsize=None)
+def reference(name: str) -> tiktoken.Encoding:
+    """tiktoken's encoding, built offline from the rank file jaxbpe verified."""
+    enc = jaxbpe.get_encoding(name)
+    known = jaxbpe.registry.known_encoding(name)
+    ranks = jaxbpe.vocab.parse_tiktoken_bpe(jaxbpe.registry.rank_file_bytes(known.ranks))
+    return tiktoken.Encoding(
+        name, pat_str=PATTERNS[enc.pattern], mergeable_ranks=ranks, special_tokens=known.special_tokens
+    )
+
+
+@pytest.fixture(params=PARITY_ENCODINGS, scope="session")
+def name(request) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def enc(name) -> jaxbpe.Encoding:
+    return jaxbpe.get_encoding(name)
+
+
+@pytest.fixture(scope="session")
+def ref(name) -> tiktoken.Encoding:
+    return reference(name)

@@ -1,0 +1,107 @@
+"""The contract: jaxbpe's ids are exactly tiktoken's, through every entry point, on real
+text and on generated adversarial text, for each pre-tokenizer family."""
+
+from __future__ import annotations
+
+import random
+
+import jax
+import numpy as np
+import pytest
+
+import corpus
+import jaxbpe
+from adversarial import codepoints_by_category, random_mixture, random_unicode, runs
+
+# At least 8 MiB of real text per encoding, split by kind.
+REAL_TEXT = {"english": 2 << 20, "multilingual": 4 << 20, "code": 2 << 20}
+ROW_BYTES = 64 << 10
+
+
+@pytest.fixture(scope="module")
+def real_documents() -> list[str]:
+    return [doc for kind, size in REAL_TEXT.items() for doc in corpus.documents(kind, size)]
+
+
+@pytest.fixture(scope="module")
+def adversarial_texts() -> list[str]:
+    rng = random.Random(1234)
+    groups = codepoints_by_category()
+    texts = runs()
+    texts += [random_unicode(rng, groups, rng.randrange(1, 200)) for _ in range(1500)]
+    texts += [random_mixture(rng, rng.randrange(1, 300)) for _ in range(1500)]
+    # Every general category on its own, in runs, and next to letters and spaces.
+    for cat, cps in sorted(groups.items()):
+        sample = "".join(chr(c) for c in rng.sample(cps, min(len(cps), 64)))
+        texts += [sample, f" {sample} ", f"a{sample}b", f"'s{sample}'S", sample + "\n\n"]
+    return texts
+
+
+def jitted_rows(enc: jaxbpe.Encoding, texts: list[str]) -> list[list[int]]:
+    data, lengths = jaxbpe.to_bytes_batch(texts)
+    tokens, counts = jax.jit(jaxbpe.encode)(enc, data, lengths)
+    tokens, counts = np.asarray(tokens), np.asarray(counts)
+    return [tokens[i, : counts[i]].tolist() for i in range(len(texts))]
+
+
+def utf8_rows(docs: list[str], row_bytes: int) -> list[str]:
+    """The documents' text cut into rows of about row_bytes, at character boundaries."""
+    data = "".join(docs).encode()
+    rows, start = [], 0
+    while start < len(data):
+        end = min(start + row_bytes, len(data))
+        while end < len(data) and (data[end] & 0xC0) == 0x80:
+            end -= 1
+        rows.append(data[start:end].decode())
+        start = end
+    return rows
+
+
+def test_real_text_encode_matches_tiktoken(enc, ref, real_documents):
+    for doc in real_documents:
+        assert enc.encode_ordinary(doc) == ref.encode_ordinary(doc)
+
+
+def test_real_text_encode_batch_matches_tiktoken(enc, ref, real_documents):
+    assert enc.encode_ordinary_batch(real_documents, num_threads=4) == ref.encode_ordinary_batch(real_documents)
+
+
+def test_real_text_jitted_encode_matches_tiktoken(enc, ref, real_documents):
+    rows = utf8_rows(real_documents, ROW_BYTES)
+    assert sum(len(r.encode()) for r in rows) >= 8 << 20
+    assert jitted_rows(enc, rows) == ref.encode_ordinary_batch(rows)
+
+
+def test_adversarial_text_matches_tiktoken(enc, ref, adversarial_texts):
+    for text in adversarial_texts:
+        assert enc.encode_ordinary(text) == ref.encode_ordinary(text), repr(text)
+
+
+def test_adversarial_text_batch_and_jit_match_tiktoken(enc, ref, adversarial_texts):
+    expected = ref.encode_ordinary_batch(adversarial_texts)
+    assert enc.encode_ordinary_batch(adversarial_texts, num_threads=3) == expected
+    assert jitted_rows(enc, adversarial_texts) == expected
+
+
+def test_jitted_encode_under_vmap_matches_tiktoken(enc, ref, adversarial_texts):
+    texts = adversarial_texts[:240]
+    data, lengths = jaxbpe.to_bytes_batch(texts)
+    # vmap over groups of 8 rows: each call sees a [8, L] batch.
+    tokens, counts = jax.jit(jax.vmap(jaxbpe.encode, in_axes=(None, 0, 0)))(
+        enc, data.reshape(30, 8, -1), lengths.reshape(30, 8)
+    )
+    tokens, counts = np.asarray(tokens).reshape(240, -1), np.asarray(counts).reshape(240)
+    got = [tokens[i, : counts[i]].tolist() for i in range(240)]
+    assert got == ref.encode_ordinary_batch(texts)
+
+
+def test_special_tokens_match_tiktoken(enc, ref):
+    specials = sorted(ref.special_tokens_set)
+    text = f"hi{specials[0]}there {specials[-1]}\n{specials[0]}{specials[0]}  x{specials[-1]}"
+    assert enc.encode(text, allowed_special="all") == ref.encode(text, allowed_special="all")
+    one = {specials[0]}
+    assert enc.encode(text, allowed_special=one, disallowed_special=()) == ref.encode(
+        text, allowed_special=one, disallowed_special=()
+    )
+    tokens, counts = jaxbpe.encode(enc, *jaxbpe.to_bytes_batch([text]), allowed_special="all")
+    assert np.asarray(tokens)[0, : int(counts[0])].tolist() == ref.encode(text, allowed_special="all")

@@ -6,6 +6,8 @@
 // (classify, boundaries, compaction, merges) replaces it for long documents.
 #include <cuda_runtime.h>
 
+#include <string>
+
 #include "ffi_cuda.h"
 #include "jaxbpe/encoder.h"
 #include "xla/ffi/api/ffi.h"
@@ -57,7 +59,8 @@ __global__ void EncodeRowsKernel(EncodeArgs a) {
     a.counts[r] = -1;
     return;
   }
-  const int64_t n = min<int64_t>(max<int64_t>(a.lengths[r], 0), a.row_len);
+  const int64_t len = a.lengths[r];
+  const int64_t n = len < 0 ? 0 : len > a.row_len ? a.row_len : len;  // clamped, as on the CPU
   SpanWork work{a.work + r * long_piece_workspace(a.row_len)};
   int64_t count = 0;
   auto emit = [&](int32_t id) {

@@ -50,11 +50,12 @@ def encode(
       tokens: int32[B, max_tokens], padded with pad_id.
       counts: int32[B], each row's full token count, even where it exceeds max_tokens.
     """
+    # Check dtypes before jnp.asarray, which would quietly narrow int64 to int32.
+    if np.dtype(data.dtype) != np.uint8 or np.ndim(data) != 2:
+        raise TypeError(f"data must be uint8[batch, length], got {data.dtype}{list(np.shape(data))}")
+    if np.dtype(lengths.dtype) != np.int32 or np.shape(lengths) != np.shape(data)[:1]:
+        raise TypeError(f"lengths must be int32[{np.shape(data)[0]}], got {lengths.dtype}{list(np.shape(lengths))}")
     data, lengths = jnp.asarray(data), jnp.asarray(lengths)
-    if data.dtype != jnp.uint8 or data.ndim != 2:
-        raise TypeError(f"data must be uint8[batch, length], got {data.dtype}{list(data.shape)}")
-    if lengths.dtype != jnp.int32 or lengths.shape != data.shape[:1]:
-        raise TypeError(f"lengths must be int32[{data.shape[0]}], got {lengths.dtype}{list(lengths.shape)}")
     if max_tokens is None:
         max_tokens = data.shape[1]
     if not isinstance(max_tokens, (int, np.integer)) or max_tokens < 0:

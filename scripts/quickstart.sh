@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-.venv/bin/python -m jaxbpe demo "$@"
+# -P: import the installed jaxbpe (with its compiled extension), not the source folder.
+.venv/bin/python -P -m jaxbpe demo "$@"

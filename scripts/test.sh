@@ -3,6 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-.venv/bin/python -m jaxbpe fetch gpt2 cl100k_base o200k_base
-# From the tests directory, so that `import jaxbpe` finds the installed package.
-.venv/bin/python -m pytest -q -p no:cacheprovider --rootdir=. tests "$@"
+# -P: import the installed jaxbpe (with its compiled extension), not the source folder.
+.venv/bin/python -P -m jaxbpe fetch gpt2 cl100k_base o200k_base
+.venv/bin/python -P -m pytest -q -p no:cacheprovider tests "$@"

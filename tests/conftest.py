@@ -13,7 +13,7 @@ import jaxbpe
 from jaxbpe.patterns import PATTERNS
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT / "tools")]
 
 # The encodings the parity tests cover: one per pre-tokenizer family.
 PARITY_ENCODINGS = ["gpt2", "cl100k_base", "o200k_base"]

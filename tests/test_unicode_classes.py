@@ -4,7 +4,7 @@ code point: the table was generated from it, and this checks the compiled table.
 import numpy as np
 
 from jaxbpe import _native
-from tools.gen_unicode_classes import probe_classes
+from gen_unicode_classes import probe_classes
 
 
 def test_class_table_matches_tiktoken_on_every_codepoint():

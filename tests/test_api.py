@@ -1,0 +1,88 @@
+"""The host API behaves like tiktoken's `Encoding`."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+import jaxbpe
+
+
+def test_encoding_metadata_matches_tiktoken(enc, ref):
+    assert enc.name == ref.name
+    assert enc.n_vocab == ref.n_vocab
+    assert enc.max_token_value == ref.max_token_value
+    assert enc.eot_token == ref.eot_token
+    assert enc.special_tokens_set == ref.special_tokens_set
+
+
+def test_disallowed_special_token_raises_like_tiktoken(enc, ref):
+    text = "before <|endoftext|> after"
+    with pytest.raises(ValueError, match="disallowed special token '<\\|endoftext\\|>'"):
+        enc.encode(text)
+    with pytest.raises(ValueError):
+        ref.encode(text)
+    assert enc.encode(text, disallowed_special=()) == ref.encode(text, disallowed_special=())
+    assert enc.encode(text, allowed_special={"<|endoftext|>"}) == ref.encode(text, allowed_special={"<|endoftext|>"})
+    with pytest.raises(ValueError, match="disallowed special token"):
+        enc.encode_batch(["fine", text])
+
+
+def test_unknown_allowed_special_token_is_an_error(enc):
+    with pytest.raises(ValueError, match="no special tokens"):
+        enc.encode("x", allowed_special={"<|not a token|>"})
+
+
+def test_decode_matches_tiktoken(enc, ref):
+    text = "Grüße, 世界! <|endoftext|> 🙂\r\n\tend"
+    ids = ref.encode(text, allowed_special="all")
+    assert enc.decode(ids) == ref.decode(ids) == text
+    assert enc.decode_bytes(ids) == ref.decode_bytes(ids)
+    assert [enc.decode_single_token_bytes(i) for i in ids] == [ref.decode_single_token_bytes(i) for i in ids]
+
+
+def test_decode_of_partial_character_replaces_like_tiktoken(enc, ref):
+    ids = ref.encode("🙂")
+    assert enc.decode(ids[:1]) == ref.decode(ids[:1])
+
+
+@pytest.mark.parametrize("bad", [-1, 10**9])
+def test_decoding_an_id_out_of_range_raises_key_error(enc, bad):
+    with pytest.raises(KeyError, match=f"invalid token id {bad}"):
+        enc.decode([1, bad])
+
+
+def test_lone_surrogates_are_replaced_like_tiktoken(enc, ref):
+    text = "a\ud800b"
+    assert enc.encode(text) == ref.encode(text)
+
+
+def test_encode_batch_equals_encode_per_item(enc, ref):
+    texts = [f"document {i}: " + "word " * i for i in range(200)] + ["", " ", "\n"]
+    assert enc.encode_batch(texts, num_threads=4) == [enc.encode(t) for t in texts] == ref.encode_batch(texts)
+
+
+def test_one_encoding_is_safe_to_share_between_threads(enc, ref):
+    texts = [f"thread text {i} " * (i % 50 + 1) for i in range(64)]
+    expected = ref.encode_batch(texts)
+    results = [None] * 8
+
+    def work(slot):
+        results[slot] = [enc.encode(t) for t in texts]
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(r == expected for r in results)
+
+
+def test_unknown_encoding_name_is_an_error():
+    with pytest.raises(ValueError, match="unknown encoding 'gpt5'"):
+        jaxbpe.get_encoding("gpt5")
+
+
+def test_get_encoding_returns_one_object_per_name():
+    assert jaxbpe.get_encoding("gpt2") is jaxbpe.get_encoding("gpt2")

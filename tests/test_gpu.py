@@ -1,0 +1,67 @@
+"""The CUDA custom call gives the same ids as tiktoken and as the CPU backend. Skipped
+where JAX sees no GPU."""
+
+from __future__ import annotations
+
+import random
+
+import jax
+import numpy as np
+import pytest
+
+import corpus
+import jaxbpe
+from adversarial import random_mixture, runs
+
+
+
+def _has_gpu() -> bool:
+    try:
+        return bool(jax.devices("gpu"))
+    except RuntimeError:  # no GPU backend at all
+        return False
+
+
+pytestmark = pytest.mark.skipif(not _has_gpu(), reason="no GPU visible to JAX")
+
+
+def gpu_rows(enc, texts, **kwargs):
+    data, lengths = jaxbpe.to_bytes_batch(texts, **kwargs)
+    gpu = jax.devices("gpu")[0]
+    tokens, counts = jax.jit(jaxbpe.encode)(enc, jax.device_put(data, gpu), jax.device_put(lengths, gpu))
+    tokens, counts = np.asarray(tokens), np.asarray(counts)
+    return [tokens[i, : counts[i]].tolist() for i in range(len(texts))]
+
+
+def cpu_rows(enc, texts, **kwargs):
+    data, lengths = jaxbpe.to_bytes_batch(texts, **kwargs)
+    cpu = jax.devices("cpu")[0]
+    with jax.default_device(cpu):
+        tokens, counts = jax.jit(jaxbpe.encode)(enc, jax.device_put(data, cpu), jax.device_put(lengths, cpu))
+    tokens, counts = np.asarray(tokens), np.asarray(counts)
+    return [tokens[i, : counts[i]].tolist() for i in range(len(texts))]
+
+
+def test_gpu_matches_tiktoken_and_cpu_on_real_text(enc, ref):
+    docs = [d[: 64 << 10] for kind in ("english", "multilingual", "code") for d in corpus.documents(kind, 1 << 20)]
+    expected = ref.encode_ordinary_batch(docs)
+    assert gpu_rows(enc, docs) == expected
+    assert cpu_rows(enc, docs) == expected
+
+
+def test_gpu_matches_tiktoken_on_adversarial_text(enc, ref):
+    rng = random.Random(99)
+    texts = runs() + [random_mixture(rng, rng.randrange(1, 400)) for _ in range(2000)]
+    assert gpu_rows(enc, texts) == ref.encode_ordinary_batch(texts)
+
+
+def test_gpu_batches_with_empty_tiny_full_and_ragged_rows(enc, ref):
+    texts = ["", "a", "", "x" * 4096, "word " * 819 + "w", "", "é"] + [" z" * i for i in range(1, 300)]
+    assert gpu_rows(enc, texts, row_len=4096) == ref.encode_ordinary_batch(texts)
+
+
+def test_gpu_invalid_utf8_round_trips(enc):
+    rng = np.random.default_rng(3)
+    samples = [rng.integers(0, 256, size=n, dtype=np.uint8).tobytes() for n in range(1, 500, 7)]
+    for sample, ids in zip(samples, gpu_rows(enc, samples)):
+        assert enc.decode_bytes(ids) == sample

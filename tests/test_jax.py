@@ -1,0 +1,97 @@
+"""`jaxbpe.encode` inside JAX: shapes, padding, truncation, invalid bytes, pytrees, errors."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxbpe
+
+
+@pytest.fixture(scope="module")
+def gpt2():
+    return jaxbpe.get_encoding("gpt2")
+
+
+def rows(tokens, counts):
+    tokens, counts = np.asarray(tokens), np.asarray(counts)
+    return [tokens[i, : min(counts[i], tokens.shape[1])].tolist() for i in range(len(counts))]
+
+
+def test_encoding_is_a_pytree_with_the_tables_as_its_only_leaf(gpt2):
+    leaves, treedef = jax.tree_util.tree_flatten(gpt2)
+    assert len(leaves) == 1 and leaves[0].dtype == jnp.uint8
+    rebuilt = jax.tree_util.tree_unflatten(treedef, leaves)
+    assert rebuilt.encode("pytree") == gpt2.encode("pytree")
+
+
+def test_tables_are_an_operand_not_a_constant(gpt2):
+    data, lengths = jaxbpe.to_bytes_batch(["hello"])
+    hlo = jax.jit(jaxbpe.encode).lower(gpt2, data, lengths).as_text()
+    assert "jaxbpe_encode" in hlo
+    assert len(hlo) < 100_000, "the tables were embedded in the program"
+
+
+def test_rows_are_padded_with_pad_id(gpt2):
+    data, lengths = jaxbpe.to_bytes_batch(["a b c", "", "x"])
+    tokens, counts = jaxbpe.encode(gpt2, data, lengths, pad_id=-7)
+    assert rows(tokens, counts) == [gpt2.encode("a b c"), [], gpt2.encode("x")]
+    tokens = np.asarray(tokens)
+    assert (tokens[1] == -7).all() and (tokens[2, 1:] == -7).all()
+
+
+def test_max_tokens_truncates_but_counts_every_token(gpt2):
+    text = "one two three four five six"
+    data, lengths = jaxbpe.to_bytes_batch([text])
+    tokens, counts = jaxbpe.encode(gpt2, data, lengths, max_tokens=3)
+    assert tokens.shape == (1, 3)
+    assert int(counts[0]) == len(gpt2.encode(text))
+    assert np.asarray(tokens)[0].tolist() == gpt2.encode(text)[:3]
+
+
+def test_lengths_outside_the_row_are_clamped(gpt2):
+    data, lengths = jaxbpe.to_bytes_batch(["abc def", "xyz"])
+    tokens, counts = jaxbpe.encode(gpt2, data, np.array([-5, 1000], dtype=np.int32))
+    assert rows(tokens, counts) == [[], gpt2.encode("xyz\0\0\0\0")]
+
+
+def test_invalid_utf8_bytes_round_trip(gpt2):
+    rng = np.random.default_rng(7)
+    samples = [rng.integers(0, 256, size=n, dtype=np.uint8).tobytes() for n in (1, 2, 3, 17, 300, 4000)]
+    samples += [b"\xff", b"\xc0\x80", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"ok\xe2\x82", b"\xe2\x82ok"]
+    data, lengths = jaxbpe.to_bytes_batch(samples)
+    tokens, counts = jax.jit(jaxbpe.encode)(gpt2, data, lengths)
+    for sample, ids in zip(samples, rows(tokens, counts)):
+        assert gpt2.decode_bytes(ids) == sample
+        assert ids == gpt2.encode_to_numpy(sample).tolist()
+
+
+def test_encode_on_an_empty_batch(gpt2):
+    tokens, counts = jaxbpe.encode(gpt2, np.zeros((0, 8), np.uint8), np.zeros((0,), np.int32))
+    assert tokens.shape == (0, 8) and counts.shape == (0,)
+
+
+@pytest.mark.parametrize(
+    "data, lengths, message",
+    [
+        (np.zeros((2, 4), np.int32), np.zeros(2, np.int32), "data must be uint8"),
+        (np.zeros(4, np.uint8), np.zeros(1, np.int32), "data must be uint8"),
+        (np.zeros((2, 4), np.uint8), np.zeros(2, np.int64), "lengths must be int32"),
+        (np.zeros((2, 4), np.uint8), np.zeros(3, np.int32), "lengths must be int32"),
+    ],
+)
+def test_wrong_dtype_or_rank_is_a_type_error(gpt2, data, lengths, message):
+    with pytest.raises(TypeError, match=message):
+        jaxbpe.encode(gpt2, data, lengths)
+
+
+def test_negative_max_tokens_is_an_error(gpt2):
+    with pytest.raises(ValueError, match="max_tokens must be a non-negative int, got -1"):
+        jaxbpe.encode(gpt2, *jaxbpe.to_bytes_batch(["x"]), max_tokens=-1)
+
+
+def test_to_bytes_batch_rejects_a_text_longer_than_row_len():
+    with pytest.raises(ValueError, match="text 1 has 5 bytes, more than row_len=4"):
+        jaxbpe.to_bytes_batch(["abc", "abcde"], row_len=4)

@@ -133,7 +133,7 @@ Array1D<uint8_t> codepoint_classes() {
   const ClassTable t = host_class_table();
   std::vector<uint8_t> out(0x110000);
   for (uint32_t cp = 0; cp < out.size(); ++cp)
-    out[cp] = uint8_t(codepoint_kind(t, cp) & 0xFF);
+    out[cp] = codepoint_kind(t, cp);
   return to_numpy(std::move(out));
 }
 
@@ -164,7 +164,7 @@ NB_MODULE(_native, m) {
       },
       "tokens"_a, "Packs (bytes, id) special tokens into a special-tokens blob.");
   m.def("codepoint_classes", &codepoint_classes,
-        "uint8[0x110000]: the class bits the pre-tokenizers use for each code point.");
+        "uint8[0x110000]: the class bits (unicode.h) the pre-tokenizers use for each code point.");
   m.def("registrations", [] {
     nb::dict d;
     d["jaxbpe_encode"] = nb::capsule(reinterpret_cast<void*>(&JaxbpeEncodeCpu));

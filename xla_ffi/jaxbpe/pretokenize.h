@@ -12,12 +12,12 @@ namespace jaxbpe {
 
 enum class Pattern : int32_t { kR50k = 0, kCl100k = 1, kO200k = 2 };
 
-constexpr uint16_t kOther = kLetter | kNumber | kSpace;  // [^\s\p{L}\p{N}] has none
+constexpr uint8_t kOther = kLetter | kNumber | kSpace;  // [^\s\p{L}\p{N}] has none
 
-JAXBPE_HD bool is_other(uint16_t kind) { return (kind & kOther) == 0; }
+JAXBPE_HD bool is_other(uint8_t kind) { return (kind & kOther) == 0; }
 
 // End of the run of characters whose kind has any bit of `mask`, starting at pos.
-JAXBPE_HD int64_t run_end(const Text& t, int64_t pos, uint16_t mask) {
+JAXBPE_HD int64_t run_end(const Text& t, int64_t pos, uint8_t mask) {
   while (pos < t.end) {
     const Char c = t.at(pos);
     if (!(c.kind & mask)) break;
@@ -74,7 +74,7 @@ JAXBPE_HD SpaceRun space_run(const Text& t, int64_t pos) {
     if (!(c.kind & kSpace)) break;
     r.last_start = r.end;
     r.end += c.len;
-    if (c.kind & (kCR | kLF)) r.last_newline_end = r.end;
+    if (c.kind & (kNewline)) r.last_newline_end = r.end;
     ++count;
   }
   r.several = count > 1;
@@ -112,7 +112,7 @@ JAXBPE_HD int64_t cl100k_piece_end(const Text& t, int64_t pos) {
   if (int64_t e = contraction_end(t, pos, true)) return e;
   const Char c = t.at(pos);
   if (c.kind & kLetter) return run_end(t, pos, kLetter);
-  const bool prefixable = !(c.kind & (kCR | kLF | kNumber));  // and not a letter
+  const bool prefixable = !(c.kind & (kNewline | kNumber));  // and not a letter
   if (prefixable && pos + c.len < t.end && (t.at(pos + c.len).kind & kLetter))
     return run_end(t, pos + c.len, kLetter);
   if (c.kind & kNumber) {
@@ -127,7 +127,7 @@ JAXBPE_HD int64_t cl100k_piece_end(const Text& t, int64_t pos) {
   int64_t start = pos;
   if (c.kind & kBlank && pos + 1 < t.end && is_other(t.at(pos + 1).kind)) start = pos + 1;
   if (start != pos || is_other(c.kind))
-    return run_end(t, other_run_end(t, start), kCR | kLF);
+    return run_end(t, other_run_end(t, start), kNewline);
   const SpaceRun r = space_run(t, pos);
   if (r.end != t.end && r.last_newline_end) return r.last_newline_end;
   return space_piece_end(r, t.end);
@@ -170,7 +170,7 @@ JAXBPE_HD int64_t o200k_upper_word_end(const Text& t, int64_t s) {
 //        | \s*[\r\n]+ | \s+(?!\S) | \s+
 JAXBPE_HD int64_t o200k_piece_end(const Text& t, int64_t pos) {
   const Char c = t.at(pos);
-  const bool prefixable = !(c.kind & (kCR | kLF | kLetter | kNumber));
+  const bool prefixable = !(c.kind & (kNewline | kLetter | kNumber));
   const int64_t after = pos + c.len;
   if (prefixable && after < t.end)
     if (int64_t e = o200k_lower_word_end(t, after)) return e;
@@ -190,7 +190,7 @@ JAXBPE_HD int64_t o200k_piece_end(const Text& t, int64_t pos) {
   int64_t start = pos;
   if (c.kind & kBlank && after < t.end && is_other(t.at(after).kind)) start = after;
   if (start != pos || is_other(c.kind))
-    return run_end(t, other_run_end(t, start), kCR | kLF | kSlash);
+    return run_end(t, other_run_end(t, start), kNewline | kSlash);
   const SpaceRun r = space_run(t, pos);
   if (r.last_newline_end) return r.last_newline_end;
   return space_piece_end(r, t.end);

@@ -5,19 +5,17 @@
 
 namespace jaxbpe {
 
-// Class bits of a code point, in the order of tools/gen_unicode_classes.py.
-enum : uint16_t {
-  kLetter = 1 << 0,      // \p{L}
-  kNumber = 1 << 1,      // \p{N}
-  kSpace = 1 << 2,       // \s (White_Space)
-  kUpperish = 1 << 3,    // [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]  (o200k)
-  kLowerish = 1 << 4,    // [\p{Ll}\p{Lm}\p{Lo}\p{M}]        (o200k)
-  // Single characters the patterns name; set from the code point, not the table.
-  kCR = 1 << 8,
-  kLF = 1 << 9,
-  kBlank = 1 << 10,      // U+0020, the optional ' ' prefix
-  kApostrophe = 1 << 11,
-  kSlash = 1 << 12,
+// Class bits of a code point, as tools/gen_unicode_classes.py lays out the table.
+enum : uint8_t {
+  kLetter = 1 << 0,    // \p{L}
+  kNumber = 1 << 1,    // \p{N}
+  kSpace = 1 << 2,     // \s (White_Space)
+  kUpperish = 1 << 3,  // [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]  (o200k)
+  kLowerish = 1 << 4,  // [\p{Ll}\p{Lm}\p{Lo}\p{M}]        (o200k)
+  // Single characters the patterns name.
+  kNewline = 1 << 5,   // [\r\n]
+  kBlank = 1 << 6,     // U+0020, the optional ' ' prefix
+  kSlash = 1 << 7,     // '/'
 };
 
 // Two-level table: kClassBlockIndex[cp >> 8] selects a 256-entry block of class bytes.
@@ -31,7 +29,7 @@ constexpr uint32_t kInvalidCodepoint = 0xFFFFFFFFu;
 // One character of input: a code point (or one invalid byte), its byte length and class.
 struct Char {
   uint32_t cp;
-  uint16_t kind;
+  uint8_t kind;
   uint8_t len;
 };
 
@@ -69,17 +67,9 @@ JAXBPE_HD uint32_t decode_utf8(const uint8_t* s, int64_t n, uint8_t* len) {
   return kInvalidCodepoint;
 }
 
-JAXBPE_HD uint16_t codepoint_kind(const ClassTable& t, uint32_t cp) {
+JAXBPE_HD uint8_t codepoint_kind(const ClassTable& t, uint32_t cp) {
   if (cp >= 0x110000) return 0;
-  uint16_t kind = t.blocks[uint32_t(t.block_index[cp >> 8]) * 256 + (cp & 0xFF)];
-  switch (cp) {
-    case '\r': kind |= kCR; break;
-    case '\n': kind |= kLF; break;
-    case ' ': kind |= kBlank; break;
-    case '\'': kind |= kApostrophe; break;
-    case '/': kind |= kSlash; break;
-  }
-  return kind;
+  return t.blocks[uint32_t(t.block_index[cp >> 8]) * 256 + (cp & 0xFF)];
 }
 
 // A view of one segment of text (a row, or the part of it between special tokens):

@@ -46,7 +46,7 @@ ffi::Error EncodeCpuImpl(ffi::Buffer<ffi::U8> tables, ffi::Buffer<ffi::U8> speci
   int32_t* out = tokens->typed_data();
   int32_t* count_out = counts->typed_data();
   auto encode_rows = [&](int64_t first, int64_t last) {
-    VectorWork work;
+    HostWork work;
     for (int64_t r = first; r < last; ++r) {
       // Lengths outside [0, row_len] are clamped: data cannot raise inside jit.
       const int64_t n = std::clamp<int64_t>(len[r], 0, row_len);

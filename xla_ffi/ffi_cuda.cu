@@ -23,9 +23,14 @@ namespace {
 
 constexpr int kThreadsPerBlock = 128;
 
+// Long-piece workspace of one row; no piece cache on the device.
 struct SpanWork {
   int32_t* words;
+  static constexpr int64_t kMaxIds = 1;
   __device__ int32_t* get(int64_t) { return words; }
+  template <typename Emit>
+  __device__ bool emit_cached(const uint8_t*, int64_t, Emit&) const { return false; }
+  __device__ void store(const uint8_t*, int64_t, const int32_t*, int64_t) {}
 };
 
 struct EncodeArgs {

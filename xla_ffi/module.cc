@@ -45,7 +45,7 @@ class HostEncoder {
   int32_t n_tokens() const { return enc_.tables.n_tokens; }
 
   std::vector<int32_t> encode_bytes(const uint8_t* s, int64_t n, const Specials& sp,
-                                    VectorWork& work) const {
+                                    HostWork& work) const {
     Encoder enc = enc_;
     enc.specials = sp;
     std::vector<int32_t> ids;
@@ -60,7 +60,7 @@ class HostEncoder {
     std::vector<int32_t> ids;
     {
       nb::gil_scoped_release release;
-      VectorWork work;
+      HostWork work;
       ids = encode_bytes(reinterpret_cast<const uint8_t*>(text.c_str()), int64_t(text.size()),
                          sp, work);
     }
@@ -75,7 +75,7 @@ class HostEncoder {
       nb::gil_scoped_release release;
       std::atomic<size_t> next{0};
       auto worker = [&] {
-        VectorWork work;
+        HostWork work;
         for (size_t i; (i = next.fetch_add(1)) < texts.size();)
           results[i] = encode_bytes(reinterpret_cast<const uint8_t*>(texts[i].c_str()),
                                     int64_t(texts[i].size()), sp, work);

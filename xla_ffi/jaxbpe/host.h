@@ -24,13 +24,57 @@ std::vector<uint8_t> build_specials(std::vector<std::pair<std::string, int32_t>>
 Tables checked_tables(const uint8_t* blob, int64_t size);
 Specials checked_specials(const uint8_t* blob, int64_t size);
 
-// Long-piece workspace that grows as needed, one per thread.
-struct VectorWork {
-  std::vector<int32_t> words;
+// Per-thread state of the host encoder: long-piece workspace that grows as needed, and
+// a cache of the ids of recently seen short pieces. Text repeats its words, and the
+// cache (a few hundred KiB, in L2) answers most pieces without touching the
+// vocabulary's tables, whose lookups are cache misses.
+class HostWork {
+ public:
   int32_t* get(int64_t n) {
-    words.resize(size_t(long_piece_workspace(n)));
-    return words.data();
+    words_.resize(size_t(long_piece_workspace(n)));
+    return words_.data();
   }
+
+  // Emits the cached ids of piece p[0..n) and returns true, or returns false.
+  template <typename Emit>
+  bool emit_cached(const uint8_t* p, int64_t n, Emit& emit) const {
+    if (n > kMaxBytes) return false;
+    const Entry& e = entries_[slot(p, n)];
+    if (e.len != n || e.lo != load_le(p, lo_bytes(n)) || e.hi != load_le(p + 8, hi_bytes(n)))
+      return false;
+    for (uint32_t i = 0; i < e.count; ++i) emit(e.ids[i]);
+    return true;
+  }
+
+  // Remembers the ids of a piece, if it is short and has few.
+  void store(const uint8_t* p, int64_t n, const int32_t* ids, int64_t count) {
+    if (n > kMaxBytes || count > kMaxIds) return;
+    Entry& e = entries_[slot(p, n)];
+    e.lo = load_le(p, lo_bytes(n));
+    e.hi = load_le(p + 8, hi_bytes(n));
+    e.len = uint32_t(n);
+    e.count = uint32_t(count);
+    for (int64_t i = 0; i < count; ++i) e.ids[i] = ids[i];
+  }
+
+  static constexpr int64_t kMaxBytes = 16, kMaxIds = 4;
+
+ private:
+  struct Entry {
+    uint64_t lo = 0, hi = 0;
+    uint32_t len = ~0u, count = 0;
+    int32_t ids[kMaxIds];
+  };
+  static constexpr size_t kSlots = 1 << 13;
+  static int lo_bytes(int64_t n) { return int(n < 8 ? n : 8); }
+  static int hi_bytes(int64_t n) { return int(n > 8 ? n - 8 : 0); }
+  static size_t slot(const uint8_t* p, int64_t n) {
+    return size_t(mix64(load_le(p, lo_bytes(n)) * 31 + load_le(p + 8, hi_bytes(n)) + uint64_t(n))) &
+           (kSlots - 1);
+  }
+
+  std::vector<int32_t> words_;
+  std::vector<Entry> entries_ = std::vector<Entry>(kSlots);
 };
 
 }  // namespace jaxbpe

@@ -53,17 +53,24 @@ struct MergeHeap {
   }
   JAXBPE_HD uint64_t pop() {
     const uint64_t top = keys[0], last = keys[--size];
-    int64_t i = 0;
+    if (size > 0) sift_down(0, last);
+    return top;
+  }
+  // Orders keys[0..size) into a heap in O(size).
+  JAXBPE_HD void heapify() {
+    for (int64_t i = size / 2 - 1; i >= 0; --i) sift_down(i, keys[i]);
+  }
+  // Places k at i or below, moving smaller children up.
+  JAXBPE_HD void sift_down(int64_t i, uint64_t k) {
     for (;;) {
       int64_t c = 2 * i + 1;
       if (c >= size) break;
       if (c + 1 < size && keys[c + 1] < keys[c]) ++c;
-      if (keys[c] >= last) break;
+      if (keys[c] >= k) break;
       keys[i] = keys[c];
       i = c;
     }
-    if (size > 0) keys[i] = last;
-    return top;
+    keys[i] = k;
   }
 };
 
@@ -84,8 +91,9 @@ JAXBPE_HD void merge_long_piece(const Tables& t, const uint8_t* p, int64_t n, in
   }
   for (int64_t i = 0; i < n; ++i) {
     rank[i] = i + 1 < n ? lookup_pair(t, ids[i], ids[i + 1]) : kNoRank;
-    push(i);
+    if (rank[i] != kNoRank) heap.keys[heap.size++] = uint64_t(rank[i]) << 32 | uint64_t(i);
   }
+  heap.heapify();
   while (heap.size > 0) {
     const uint64_t key = heap.pop();
     const int32_t i = int32_t(key & 0xFFFFFFFFu), r = int32_t(key >> 32);

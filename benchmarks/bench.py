@@ -1,0 +1,758 @@
+"""Throughput, exactness and memory of jaxbpe against tiktoken and other BPE
+tokenizers, side by side in one run on the same inputs.
+
+    python benchmarks/bench.py [--quick] [--big] [--encodings r50k_base,cl100k_base,o200k_base]
+                               [--out benchmarks/RESULTS.md]
+
+Every tokenizer encodes every input it applies to: single documents of real text
+(english, multilingual, code; benchmarks/corpus.py), a batch of 4 KiB documents, and
+pathological 1 MiB inputs. tiktoken's single-threaded output is the reference: every
+other output is compared with it id for id. The markdown report goes to stdout and,
+with --out, is appended to that file (plots beside it under plots/, when matplotlib
+is installed). Progress goes to stderr.
+
+The exit status is 1 when a jaxbpe output differs from tiktoken's or a jaxbpe call
+raised; other libraries' mismatches are reported but are not jaxbpe's failures.
+Speed is never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import ctypes
+import dataclasses
+import datetime
+import functools
+import importlib.metadata
+import os
+import platform
+import random
+import re
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+import tiktoken
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+import corpus  # noqa: E402
+import jaxbpe  # noqa: E402
+from jaxbpe.patterns import PATTERNS  # noqa: E402
+
+KIB, MIB = 1 << 10, 1 << 20
+KINDS = ("english", "multilingual", "code")
+ALL_CORES = len(os.sched_getaffinity(0))
+REFERENCE = "tiktoken (1 thr)"  # every other output is compared with this one's
+
+
+@dataclass(frozen=True)
+class Settings:
+    single_sizes: tuple[int, ...]
+    batch_count: int
+    batch_doc_size: int
+    pathological_size: int
+    repeats: int  # timed runs per measurement, at most
+    budget_s: float  # stop repeating once the timed runs took this long (at least one run)
+
+
+QUICK = Settings((4 * KIB, 64 * KIB), 256, 4 * KIB, 64 * KIB, repeats=3, budget_s=0.2)
+FULL = Settings((4 * KIB, 64 * KIB, MIB, 8 * MIB), 4096, 4 * KIB, MIB, repeats=5, budget_s=1.0)
+
+
+# -- inputs ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Input:
+    label: str
+    group: str  # "single", "batch" or "pathological"
+    kind: str  # the corpus kind or the pathological generator
+    texts: list[str]
+
+    @functools.cached_property
+    def size(self) -> int:
+        """UTF-8 bytes in all."""
+        return sum(len(t.encode()) for t in self.texts)
+
+
+def size_label(n: int) -> str:
+    return f"{n // MIB} MiB" if n >= MIB else f"{n // KIB} KiB"
+
+
+def single_documents(sizes: Sequence[int], skipped: list[str]) -> list[Input]:
+    inputs = []
+    for kind in KINDS:
+        for size in sizes:
+            try:
+                inputs.append(Input(f"{kind} {size_label(size)}", "single", kind, [corpus.text(kind, size)]))
+            except RuntimeError as e:  # the machine has less text of this kind
+                skipped.append(f"{kind} {size_label(size)}: {e}")
+    return inputs
+
+
+def utf8_pieces(text: str, size: int) -> list[str]:
+    """Consecutive pieces of at most `size` UTF-8 bytes, cut at character boundaries."""
+    data, pieces, start = text.encode(), [], 0
+    while start < len(data):
+        end = min(start + size, len(data))
+        while end < len(data) and data[end] & 0xC0 == 0x80:  # a continuation byte
+            end -= 1
+        pieces.append(data[start:end].decode())
+        start = end
+    return pieces
+
+
+def batch_of_documents(count: int, size: int) -> Input:
+    """`count` documents of ~`size` bytes, taking the corpus kinds in turn."""
+    per_kind = -(-count // len(KINDS))
+    pieces = [utf8_pieces(corpus.text(kind, per_kind * size), size)[:per_kind] for kind in KINDS]
+    docs = [doc for group in zip(*pieces) for doc in group][:count]
+    return Input(f"batch {count} × {size_label(size)}", "batch", "mixed", docs)
+
+
+def repeated_letter(n: int) -> str:
+    return "a" * n
+
+
+def random_base64(n: int) -> str:
+    return base64.b64encode(random.Random(0).randbytes(n))[:n].decode()
+
+
+def spaces(n: int) -> str:
+    return " " * n
+
+
+def whitespace_mix(n: int) -> str:
+    return "".join(random.Random(1).choices(" \t\n", k=n))
+
+
+def random_digits(n: int) -> str:
+    return "".join(random.Random(2).choices("0123456789", k=n))
+
+
+PATHOLOGICAL = (repeated_letter, random_base64, spaces, whitespace_mix, random_digits)
+
+
+def pathological_inputs(size: int) -> list[Input]:
+    return [
+        Input(f"{make.__name__} {size_label(size)}", "pathological", make.__name__, [make(size)])
+        for make in PATHOLOGICAL
+    ]
+
+
+# -- tokenizers --------------------------------------------------------------------------
+
+
+@dataclass
+class Contender:
+    """One way of tokenizing. `prepare` lays the texts out as the tokenizer takes them
+    (untimed); `run` is what is timed; `token_lists` turns its output into one list of
+    ids per text for the exactness check."""
+
+    name: str
+    run: Callable[[Any], Any]
+    prepare: Callable[[list[str]], Any] = lambda texts: texts
+    token_lists: Callable[[Any], list[list[int]]] = lambda out: [list(ids) for ids in out]
+    on_single: bool = True
+    on_batch: bool = True
+    is_jaxbpe: bool = False
+
+    def applies_to(self, item: Input) -> bool:
+        return self.on_batch if item.group == "batch" else self.on_single
+
+
+def one_at_a_time(encode: Callable[[str], Any]) -> Callable[[list[str]], list]:
+    return lambda texts: [encode(t) for t in texts]
+
+
+def tiktoken_contenders(name: str, ranks: dict[bytes, int]) -> list[Contender]:
+    known = jaxbpe.known_encoding(name)
+    enc = tiktoken.Encoding(
+        name, pat_str=PATTERNS[known.pattern], mergeable_ranks=ranks, special_tokens=known.special_tokens
+    )
+    return [
+        Contender(REFERENCE, one_at_a_time(enc.encode_ordinary)),
+        Contender(
+            f"tiktoken batch ({ALL_CORES} thr)",
+            lambda texts: enc.encode_ordinary_batch(texts, num_threads=ALL_CORES),
+            on_single=False,
+        ),
+    ]
+
+
+def gpt2_byte_characters() -> dict[int, str]:
+    """GPT-2's printable stand-in character for each byte, as Hugging Face vocabularies spell tokens."""
+    printable = [b for b in range(256) if chr(b).isprintable() and chr(b) != " "]
+    others = [b for b in range(256) if b not in printable]
+    return {b: chr(b) for b in printable} | {b: chr(256 + i) for i, b in enumerate(others)}
+
+
+def hf_tokenizer_from_ranks(ranks: dict[bytes, int], pattern: str):
+    """A Hugging Face byte-level BPE equivalent to tiktoken's: tiktoken merges the
+    adjacent pair whose concatenation has the lowest rank, so every split of a token
+    into two tokens becomes a merge, ordered by the token's rank; `ignore_merges`
+    takes a piece that is itself a token whole, as tiktoken does."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+
+    chars = gpt2_byte_characters()
+
+    def spell(token: bytes) -> str:
+        return "".join(chars[b] for b in token)
+
+    merges = []
+    for token, rank in ranks.items():
+        splits = [(token[:i], token[i:]) for i in range(1, len(token)) if token[:i] in ranks and token[i:] in ranks]
+        splits.sort(key=lambda pair: (ranks[pair[0]], ranks[pair[1]]))
+        merges += [(rank, spell(left), spell(right)) for left, right in splits]
+    merges.sort(key=lambda merge: merge[0])
+    vocab = {spell(token): rank for token, rank in ranks.items()}
+    tokenizer = Tokenizer(models.BPE(vocab, [(left, right) for _, left, right in merges], ignore_merges=True))
+    # Oniguruma reads `{1,3}+` as a repeated repetition rather than a possessive one;
+    # nothing follows it in the pattern, so the greedy `{1,3}` matches the same.
+    split = pre_tokenizers.Split(Regex(pattern.replace("{1,3}+", "{1,3}")), behavior="isolated")
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [split, pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)]
+    )
+    tokenizer.decoder = decoders.ByteLevel()
+    return tokenizer
+
+
+def hf_contenders(name: str, ranks: dict[bytes, int]) -> list[Contender]:
+    try:
+        tokenizer = hf_tokenizer_from_ranks(ranks, PATTERNS[jaxbpe.known_encoding(name).pattern])
+    except ImportError:
+        return []  # tokenizers is not installed
+    return [
+        Contender(
+            "HF tokenizers (1 thr)",
+            one_at_a_time(lambda t: tokenizer.encode(t, add_special_tokens=False).ids),
+            on_batch=False,
+        ),
+        Contender(
+            f"HF tokenizers batch ({ALL_CORES} thr)",
+            lambda texts: [e.ids for e in tokenizer.encode_batch(texts, add_special_tokens=False)],
+            on_single=False,
+        ),
+    ]
+
+
+def jitted_contender(enc: jaxbpe.Encoding) -> Contender:
+    jitted = jax.jit(lambda enc, data, lengths: jaxbpe.encode(enc, data, lengths))
+
+    def prepare(texts):
+        # Layout and compilation are one-time costs, kept out of the timed call; the
+        # host->device copy of the bytes stays in it (on the CPU backend it is ~free).
+        data, lengths = jaxbpe.to_bytes_batch(texts)
+        return jitted.lower(enc, data, lengths).compile(), data, lengths
+
+    def run(prepared):
+        compiled, data, lengths = prepared
+        return jax.block_until_ready(compiled(enc, data, lengths))
+
+    def token_lists(out):
+        tokens, counts = np.asarray(out[0]), np.asarray(out[1])
+        return [row[:count].tolist() for row, count in zip(tokens, counts)]
+
+    return Contender(f"jaxbpe jit ({jax.default_backend()})", run, prepare, token_lists, is_jaxbpe=True)
+
+
+def jaxbpe_contenders(name: str) -> list[Contender]:
+    enc = jaxbpe.get_encoding(name)
+    return [
+        Contender(
+            "jaxbpe to_numpy (1 thr)",
+            one_at_a_time(enc.encode_to_numpy),
+            token_lists=lambda out: [ids.tolist() for ids in out],
+            is_jaxbpe=True,
+        ),
+        Contender("jaxbpe (1 thr)", one_at_a_time(enc.encode_ordinary), is_jaxbpe=True),
+        Contender(
+            f"jaxbpe batch ({ALL_CORES} thr)",
+            lambda texts: enc.encode_ordinary_batch(texts, num_threads=ALL_CORES),
+            on_single=False,
+            is_jaxbpe=True,
+        ),
+        jitted_contender(enc),
+    ]
+
+
+def riptoken_contenders(name: str, ranks: dict[bytes, int], notes: list[str]) -> list[Contender]:
+    import riptoken
+
+    known = jaxbpe.known_encoding(name)
+    core = riptoken.CoreBPE(ranks, known.special_tokens, PATTERNS[known.pattern])
+    return [
+        Contender("riptoken (1 thr)", one_at_a_time(core.encode_ordinary), on_batch=False),
+        Contender(f"riptoken batch ({ALL_CORES} thr)", core.encode_ordinary_batch, on_single=False),
+    ]
+
+
+def bpe_openai_contenders(name: str, ranks: dict[bytes, int], notes: list[str]) -> list[Contender]:
+    import importlib.resources
+
+    import bpe_openai
+
+    # It bundles some rank files and fetches the others through tiktoken, from the network.
+    if not (importlib.resources.files("bpe_openai.data") / f"{name}.tiktoken.gz").is_file():
+        notes.append(f"bpe-openai: left out of {name}, whose rank file it does not bundle")
+        return []
+    enc = bpe_openai.get_encoding(name)
+    return [
+        Contender("bpe-openai (1 thr)", one_at_a_time(enc.encode_ordinary), on_batch=False),
+        Contender(
+            f"bpe-openai batch ({ALL_CORES} thr)",
+            lambda texts: enc.encode_ordinary_batch(texts, num_threads=ALL_CORES),
+            on_single=False,
+        ),
+    ]
+
+
+def gigatoken_contenders(name: str, ranks: dict[bytes, int], notes: list[str]) -> list[Contender]:
+    import gigatoken
+
+    known = jaxbpe.known_encoding(name)
+    with tempfile.TemporaryDirectory() as tmp:  # gigatoken reads a rank file by path
+        path = Path(tmp) / known.ranks.filename
+        path.write_bytes(jaxbpe.rank_file_bytes(known.ranks))
+        tokenizer = gigatoken.Tokenizer.from_tiktoken(
+            path, pretokenizer=known.pattern, special_tokens=known.special_tokens
+        )
+    enc = tokenizer.as_tiktoken()
+    return [
+        # num_threads=1 is its documented way to keep one text on one thread.
+        Contender(
+            "gigatoken (1 thr)",
+            one_at_a_time(lambda t: enc.encode_ordinary_batch([t], num_threads=1)[0]),
+            on_batch=False,
+        ),
+        Contender("gigatoken batch (auto thr)", enc.encode_ordinary_batch, on_single=False),
+    ]
+
+
+OPTIONAL_LIBRARIES = (riptoken_contenders, bpe_openai_contenders, gigatoken_contenders)
+
+
+def optional_contenders(name: str, ranks: dict[bytes, int], notes: list[str]) -> list[Contender]:
+    contenders = []
+    for build in OPTIONAL_LIBRARIES:
+        try:
+            contenders += build(name, ranks, notes)
+        except ImportError:
+            continue  # not installed: these libraries are optional
+    return contenders
+
+
+def all_contenders(name: str, notes: list[str]) -> list[Contender]:
+    """tiktoken first: its single-threaded output is the others' reference."""
+    ranks = jaxbpe.parse_tiktoken_bpe(jaxbpe.rank_file_bytes(jaxbpe.known_encoding(name).ranks))
+    return (
+        tiktoken_contenders(name, ranks)
+        + hf_contenders(name, ranks)
+        + jaxbpe_contenders(name)
+        + optional_contenders(name, ranks, notes)
+    )
+
+
+# -- measuring ---------------------------------------------------------------------------
+
+
+def _libc_malloc_trim() -> Callable[[], None]:
+    try:
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return lambda: None
+    return lambda: trim(0)
+
+
+release_free_memory = _libc_malloc_trim()
+
+
+def _status_kib(field_name: str) -> int:
+    with open("/proc/self/status") as f:
+        return int(re.search(rf"^{field_name}:\s+(\d+) kB", f.read(), re.M).group(1))
+
+
+def reset_peak_rss() -> int | None:
+    """Lowers the process's peak RSS to its current RSS (Linux clear_refs "5") and
+    returns that RSS in bytes, or None where the kernel does not allow it."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return _status_kib("VmRSS") * KIB
+    except OSError:
+        return None
+
+
+def peak_rss() -> int:
+    return _status_kib("VmHWM") * KIB
+
+
+@dataclass
+class Measurement:
+    contender: str
+    item: Input
+    is_jaxbpe: bool
+    seconds: list[float] = field(default_factory=list)
+    tokens: int = 0
+    exact: str = ""
+    peak_rss_growth: int | None = None
+    cores_busy: float = 0.0
+    error: str | None = None
+
+    @property
+    def median_s(self) -> float:
+        return statistics.median(self.seconds)
+
+    @property
+    def failed_exactness(self) -> bool:
+        return self.error is not None or self.exact.startswith("NO")
+
+
+def first_difference(got: list[list[int]], want: list[list[int]]) -> str:
+    if len(got) != len(want):
+        return f"{len(got)} outputs for {len(want)} texts"
+    for row, (a, b) in enumerate(zip(got, want)):
+        if a != b:
+            at = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+            where = f"text {row}, " if len(want) > 1 else ""
+            return f"{where}token {at} ({len(a)} vs {len(b)} ids)"
+    raise ValueError("the outputs are equal")
+
+
+def exactness(got: list[list[int]], reference: list[list[int]] | None) -> str:
+    if reference is None:
+        return "n/a (no reference)"
+    return "yes" if got == reference else f"NO: {first_difference(got, reference)}"
+
+
+def describe_error(e: BaseException) -> str:
+    first_line = str(e).splitlines()[0][:100] if str(e) else ""
+    return f"{type(e).__name__}: {first_line}".replace("|", "\\|")  # a cell of a markdown table
+
+
+def measure(
+    contender: Contender, item: Input, reference: list[list[int]] | None, settings: Settings
+) -> tuple[Measurement, list[list[int]] | None]:
+    """One untimed warm-up run (whose output is checked), then timed runs until
+    `settings.repeats` of them or `settings.budget_s` seconds. Returns the token lists
+    of the warm-up too (the reference, when this is tiktoken)."""
+    m = Measurement(contender.name, item, contender.is_jaxbpe)
+    try:
+        prepared = contender.prepare(item.texts)
+        lists = contender.token_lists(contender.run(prepared))
+        peaks = []
+        busy = []
+        while len(m.seconds) < settings.repeats and sum(m.seconds) < settings.budget_s:
+            release_free_memory()  # so that memory freed by earlier runs shows up again as growth
+            rss_before = reset_peak_rss()
+            cpu_start, start = time.process_time(), time.perf_counter()
+            out = contender.run(prepared)
+            elapsed = time.perf_counter() - start
+            busy.append((time.process_time() - cpu_start) / elapsed)
+            if rss_before is not None:
+                peaks.append(peak_rss() - rss_before)
+            m.seconds.append(elapsed)
+            del out
+    # Rust libraries turn panics into pyo3's PanicException, a BaseException.
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as e:  # noqa: BLE001
+        m.error = describe_error(e)
+        return m, None
+    m.tokens = sum(len(ids) for ids in lists)
+    m.exact = exactness(lists, reference)
+    m.peak_rss_growth = max(peaks) if peaks else None
+    m.cores_busy = statistics.median(busy)
+    return m, lists
+
+
+class Progress:
+    """One line per step on stderr, rewritten in place on a terminal."""
+
+    def __init__(self):
+        self.started = time.perf_counter()
+        self.in_place = sys.stderr.isatty()
+
+    def show(self, text: str) -> None:
+        line = f"[{time.perf_counter() - self.started:6.1f}s] {text}"
+        if self.in_place:
+            print(f"\r\033[K{line}", end="", file=sys.stderr, flush=True)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def done(self) -> None:
+        if self.in_place:
+            print(file=sys.stderr)
+
+
+def benchmark_encoding(
+    name: str, position: str, inputs: list[Input], settings: Settings, progress: Progress, notes: list[str]
+) -> list[Measurement]:
+    progress.show(f"{position} {name}: loading the tokenizers")
+    contenders = all_contenders(name, notes)
+    plan = [(item, c) for item in inputs for c in contenders if c.applies_to(item)]
+    measurements, reference = [], None
+    for step, (item, contender) in enumerate(plan, 1):
+        progress.show(f"{position} {name} {step}/{len(plan)}: {contender.name} on {item.label}")
+        if contender.name == REFERENCE:
+            m, reference = measure(contender, item, None, settings)  # None when tiktoken failed here
+            m.exact = "reference" if reference is not None else m.exact
+        else:
+            m, _ = measure(contender, item, reference, settings)
+        measurements.append(m)
+    return measurements
+
+
+# -- reporting ---------------------------------------------------------------------------
+
+
+def mb_per_s(nbytes: int, seconds: float) -> float:
+    return nbytes / seconds / 1e6
+
+
+def format_row(m: Measurement, baseline: Measurement | None) -> str:
+    if m.error:
+        return f"| {m.item.label} | {m.contender} | error | | | | {m.error} | | | |"
+    size = m.item.size
+    ratio = f"{baseline.median_s / m.median_s:.2f}×" if baseline and not baseline.error else "n/a"
+    memory = f"{m.peak_rss_growth / MIB:.1f}" if m.peak_rss_growth is not None else "n/a"
+    exact = f"**{m.exact}**" if m.exact.startswith("NO") else m.exact
+    return (
+        f"| {m.item.label} | {m.contender} | {mb_per_s(size, m.median_s):.1f} "
+        f"| {mb_per_s(size, max(m.seconds)):.1f}..{mb_per_s(size, min(m.seconds)):.1f} "
+        f"| {m.tokens / m.median_s / 1e6:.2f} | {ratio} | {exact} | {memory} | {m.cores_busy:.1f} | {len(m.seconds)} |"
+    )
+
+
+def results_table(measurements: list[Measurement]) -> str:
+    lines = [
+        "| input | tokenizer | MB/s | MB/s min..max | Mtok/s | × tiktoken | exact | peak RSS +MiB | cores busy | runs |",
+        "|---|---|--:|--:|--:|--:|---|--:|--:|--:|",
+    ]
+    baselines = {m.item.label: m for m in measurements if m.contender == REFERENCE}
+    lines += [format_row(m, baselines.get(m.item.label)) for m in measurements]
+    return "\n".join(lines)
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return re.search(r"^model name\s*:\s*(.+)$", f.read(), re.M).group(1).strip()
+    except (OSError, AttributeError):
+        return platform.processor() or "unknown"
+
+
+def memory_total() -> str:
+    try:
+        with open("/proc/meminfo") as f:
+            kib = int(re.search(r"^MemTotal:\s+(\d+) kB", f.read(), re.M).group(1))
+        return f"{kib / MIB:.0f} GiB"
+    except (OSError, AttributeError):
+        return "unknown"
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
+def versions() -> str:
+    found = [f"python {platform.python_version()}"]
+    for dist in ("jax", "jaxlib", "numpy", "tiktoken", "tokenizers", "riptoken", "bpe-openai", "gigatoken"):
+        try:
+            found.append(f"{dist} {importlib.metadata.version(dist)}")
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    found.append(f"jaxbpe {git_commit()}")
+    return ", ".join(found)
+
+
+def load_average() -> str:
+    """Other work on the machine skews the timings; the report says how busy it was."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def backend_description() -> str:
+    device = jax.devices()[0]
+    return f"{jax.default_backend()} ({device.device_kind}, {jax.device_count()} device(s))"
+
+
+METHOD = """\
+- MB/s: 10^6 bytes of UTF-8 input per second, median of the timed runs ("runs") after
+  one untimed warm-up; runs repeat up to {repeats} times or until they took {budget} s.
+  min..max is the spread of those runs. Mtok/s counts the ids the tokenizer returned.
+- × tiktoken: tiktoken's single-threaded median time over this one's, on the same input.
+- exact: the ids equal tiktoken's `encode_ordinary` (jit: `tokens[:count]` per row).
+- peak RSS +MiB: how far the process's resident memory rose above where it stood at
+  the start of a run (Linux `clear_refs`, after `malloc_trim`); the
+  most over the timed runs. It includes the output (Python lists, numpy or JAX
+  arrays); memory that an allocator kept from an earlier run and reused is not seen;
+  GPU memory is not included.
+- (N thr): the threads asked for ("auto": the library's choice); cores busy, the
+  process's CPU time (all threads) over wall time, median over the runs, shows what
+  was used.
+- jaxbpe jit: `jax.jit(jaxbpe.encode)` on the default backend with `max_tokens` = row
+  length; the bytes are laid out (`to_bytes_batch`) and the program compiled before
+  timing; the timed call takes the numpy arrays, so it includes their copy to the
+  device, and waits (`block_until_ready`) for the ids, which stay on the device.
+- HF tokenizers: a byte-level BPE built from the same ranks (see
+  `hf_tokenizer_from_ranks`); `encode`/`encode_batch`, which also compute offsets,
+  then `.ids`.
+- Tokenizers that only exist as batch APIs (or only as single ones) appear only on
+  the inputs they apply to; bpe-openai uses the rank files bundled in its package."""
+
+
+def report(
+    args_line: str,
+    settings: Settings,
+    results: dict[str, list[Measurement]],
+    notes: list[str],
+    plots: dict[str, list[Path]],
+    out_dir: Path | None,
+    load_at_start: str,
+    duration_s: float,
+) -> str:
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    parts = [
+        f"## Benchmark, {now}",
+        "",
+        f"- command: `{args_line}` ({duration_s / 60:.1f} min)",
+        f"- machine: {cpu_model()}, {ALL_CORES} cores usable ({os.cpu_count()} online), {memory_total()} RAM, "
+        f"{platform.system()} {platform.release()}; load average {load_at_start} at the start, {load_average()} at the end",
+        f"- JAX backend: {backend_description()}",
+        f"- versions: {versions()}",
+        METHOD.format(repeats=settings.repeats, budget=settings.budget_s),
+    ]
+    parts += [f"- note: {n}" for n in notes]
+    for name, measurements in results.items():
+        parts += ["", f"### {name}", "", results_table(measurements)]
+        for plot in plots.get(name, []):
+            parts += ["", f"![{plot.stem}]({os.path.relpath(plot, out_dir)})"]
+    return "\n".join(parts) + "\n"
+
+
+def write_plots(name: str, measurements: list[Measurement], plot_dir: Path) -> list[Path]:
+    """Throughput against document size per kind, and the batch, as PNGs (if matplotlib is installed)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    plot_dir.mkdir(parents=True, exist_ok=True)
+    ok = [m for m in measurements if not m.error]
+
+    fig, axes = plt.subplots(1, len(KINDS), figsize=(5 * len(KINDS), 4.5), sharey=True)
+    for ax, kind in zip(axes, KINDS):
+        singles = [m for m in ok if m.item.group == "single" and m.item.kind == kind]
+        for contender in dict.fromkeys(m.contender for m in singles):
+            points = sorted(
+                (m.item.size, mb_per_s(m.item.size, m.median_s)) for m in singles if m.contender == contender
+            )
+            ax.plot(*zip(*points), marker="o", label=contender)
+        ax.set(xscale="log", yscale="log", title=kind, xlabel="document size (bytes)")
+    axes[0].set_ylabel("MB/s (median)")
+    axes[-1].legend(fontsize="small")
+    fig.suptitle(f"{name}: one document at a time")
+    fig.tight_layout()
+    size_plot = plot_dir / f"throughput_vs_size_{name}.png"
+    fig.savefig(size_plot, dpi=110)
+    plt.close(fig)
+
+    batch = [m for m in ok if m.item.group == "batch"]
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(batch) + 1.5))
+    ax.barh([m.contender for m in batch], [mb_per_s(m.item.size, m.median_s) for m in batch])
+    ax.invert_yaxis()
+    ax.set(xlabel="MB/s (median)", title=f"{name}: {batch[0].item.label}" if batch else name)
+    fig.tight_layout()
+    batch_plot = plot_dir / f"batch_{name}.png"
+    fig.savefig(batch_plot, dpi=110)
+    plt.close(fig)
+    return [size_plot, batch_plot]
+
+
+# -- command line ------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small inputs and few runs (a smoke test, under a minute)")
+    parser.add_argument("--big", action="store_true", help="also 64 MiB documents (ignored with --quick)")
+    parser.add_argument(
+        "--encodings", default="r50k_base,cl100k_base,o200k_base", help="comma-separated (default: %(default)s)"
+    )
+    parser.add_argument("--out", type=Path, help="markdown file to append the report to; plots go to plots/ beside it")
+    return parser.parse_args(argv)
+
+
+def build_inputs(settings: Settings, notes: list[str]) -> list[Input]:
+    skipped: list[str] = []
+    inputs = (
+        single_documents(settings.single_sizes, skipped)
+        + [batch_of_documents(settings.batch_count, settings.batch_doc_size)]
+        + pathological_inputs(settings.pathological_size)
+    )
+    notes += [f"skipped input {s}" for s in skipped]
+    return inputs
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parse_args(argv)
+    settings = QUICK if args.quick else FULL
+    if args.big and not args.quick:
+        settings = dataclasses.replace(settings, single_sizes=settings.single_sizes + (64 * MIB,))
+    names = [n.strip() for n in args.encodings.split(",") if n.strip()]
+    progress, notes, load_at_start = Progress(), [], load_average()
+    progress.show("reading the corpus")
+    inputs = build_inputs(settings, notes)
+    results = {}
+    for i, name in enumerate(names, 1):
+        results[name] = benchmark_encoding(name, f"[{i}/{len(names)}]", inputs, settings, progress, notes)
+    progress.done()
+
+    plots = {}
+    if args.out:
+        plots = {name: write_plots(name, ms, args.out.parent / "plots") for name, ms in results.items()}
+    command = shlex.join(["python", "benchmarks/bench.py", *argv])
+    out_dir = args.out.parent if args.out else None
+    text = report(
+        command, settings, results, notes, plots, out_dir, load_at_start, time.perf_counter() - progress.started
+    )
+    print(text)
+    if args.out:
+        new_file = not args.out.exists()
+        with open(args.out, "a") as f:
+            f.write("# jaxbpe benchmark results\n" if new_file else "")
+            f.write("\n" + text)
+
+    failures = [m for ms in results.values() for m in ms if m.is_jaxbpe and m.failed_exactness]
+    for m in failures:
+        print(f"jaxbpe FAILED: {m.contender} on {m.item.label}: {m.error or m.exact}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

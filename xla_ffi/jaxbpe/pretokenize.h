@@ -35,6 +35,16 @@ JAXBPE_HD int64_t other_run_end(const Text& t, int64_t pos) {
   return pos;
 }
 
+// `\p{N}{1,3}`: the end of at most three number characters from pos.
+JAXBPE_HD int64_t digits_end(const Text& t, int64_t pos) {
+  for (int i = 0; i < 3 && pos < t.end; ++i) {
+    const Char d = t.at(pos);
+    if (!(d.kind & kNumber)) break;
+    pos += d.len;
+  }
+  return pos;
+}
+
 // Whether the character at pos is `lower` (or its upper case, or U+017F LONG S, which
 // case-folds to 's', when case_insensitive). Returns its end, or 0.
 JAXBPE_HD int64_t letter_end(const Text& t, int64_t pos, char lower, bool case_insensitive) {
@@ -115,15 +125,7 @@ JAXBPE_HD int64_t cl100k_piece_end(const Text& t, int64_t pos) {
   const bool prefixable = !(c.kind & (kNewline | kNumber));  // and not a letter
   if (prefixable && pos + c.len < t.end && (t.at(pos + c.len).kind & kLetter))
     return run_end(t, pos + c.len, kLetter);
-  if (c.kind & kNumber) {
-    int64_t e = pos;
-    for (int i = 0; i < 3 && e < t.end; ++i) {
-      const Char d = t.at(e);
-      if (!(d.kind & kNumber)) break;
-      e += d.len;
-    }
-    return e;
-  }
+  if (c.kind & kNumber) return digits_end(t, pos);
   int64_t start = pos;
   if (c.kind & kBlank && pos + 1 < t.end && is_other(t.at(pos + 1).kind)) start = pos + 1;
   if (start != pos || is_other(c.kind))
@@ -178,15 +180,7 @@ JAXBPE_HD int64_t o200k_piece_end(const Text& t, int64_t pos) {
   if (prefixable && after < t.end)
     if (int64_t e = o200k_upper_word_end(t, after)) return e;
   if (int64_t e = o200k_upper_word_end(t, pos)) return e;
-  if (c.kind & kNumber) {
-    int64_t e = pos;
-    for (int i = 0; i < 3 && e < t.end; ++i) {
-      const Char d = t.at(e);
-      if (!(d.kind & kNumber)) break;
-      e += d.len;
-    }
-    return e;
-  }
+  if (c.kind & kNumber) return digits_end(t, pos);
   int64_t start = pos;
   if (c.kind & kBlank && after < t.end && is_other(t.at(after).kind)) start = after;
   if (start != pos || is_other(c.kind))

@@ -585,12 +585,28 @@ def versions() -> str:
     return ", ".join(found)
 
 
-def load_average() -> str:
-    """Other work on the machine skews the timings; the report says how busy it was."""
+def machine_busy_seconds() -> float | None:
+    """CPU seconds all processes have used since boot (user, nice, system, irq, softirq)."""
     try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
     except OSError:
-        return "unknown"
+        return None
+    return sum(int(x) for x in fields[1:4] + fields[6:8]) / os.sysconf("SC_CLK_TCK")
+
+
+class OtherLoad:
+    """Other work on the machine skews the timings: how many cores it kept busy,
+    on average, while the benchmark ran (the machine's CPU time less this process's)."""
+
+    def __init__(self):
+        self.machine, self.own, self.wall = machine_busy_seconds(), time.process_time(), time.perf_counter()
+
+    def describe(self) -> str:
+        machine = machine_busy_seconds()
+        if machine is None or self.machine is None:
+            return "unknown"
+        others = (machine - self.machine) - (time.process_time() - self.own)
+        return f"{max(others, 0.0) / (time.perf_counter() - self.wall):.2f} cores"
 
 
 def backend_description() -> str:
@@ -630,7 +646,7 @@ def report(
     notes: list[str],
     plots: dict[str, list[Path]],
     out_dir: Path | None,
-    load_at_start: str,
+    other_load: str,
     duration_s: float,
 ) -> str:
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -639,7 +655,7 @@ def report(
         "",
         f"- command: `{args_line}` ({duration_s / 60:.1f} min)",
         f"- machine: {cpu_model()}, {ALL_CORES} cores usable ({os.cpu_count()} online), {memory_total()} RAM, "
-        f"{platform.system()} {platform.release()}; load average {load_at_start} at the start, {load_average()} at the end",
+        f"{platform.system()} {platform.release()}; other processes kept {other_load} busy on average during the run",
         f"- JAX backend: {backend_description()}",
         f"- versions: {versions()}",
         METHOD.format(repeats=settings.repeats, budget=settings.budget_s),
@@ -725,7 +741,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.big and not args.quick:
         settings = dataclasses.replace(settings, single_sizes=settings.single_sizes + (64 * MIB,))
     names = [n.strip() for n in args.encodings.split(",") if n.strip()]
-    progress, notes, load_at_start = Progress(), [], load_average()
+    progress, notes, other_load = Progress(), [], OtherLoad()
     progress.show("reading the corpus")
     inputs = build_inputs(settings, notes)
     results = {}
@@ -739,7 +755,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = shlex.join(["python", "benchmarks/bench.py", *argv])
     out_dir = args.out.parent if args.out else None
     text = report(
-        command, settings, results, notes, plots, out_dir, load_at_start, time.perf_counter() - progress.started
+        command, settings, results, notes, plots, out_dir, other_load.describe(), time.perf_counter() - progress.started
     )
     print(text)
     if args.out:

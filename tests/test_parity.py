@@ -3,15 +3,18 @@ text and on generated adversarial text, for each pre-tokenizer family."""
 
 from __future__ import annotations
 
+import base64
 import random
 
 import jax
 import numpy as np
 import pytest
+import tiktoken
 
 import corpus
 import jaxbpe
 from adversarial import codepoints_by_category, random_mixture, random_unicode, runs
+from jaxbpe.patterns import PATTERNS
 
 # At least 8 MiB of real text per encoding, split by kind.
 REAL_TEXT = {"english": 2 << 20, "multilingual": 4 << 20, "code": 2 << 20}
@@ -34,6 +37,25 @@ def adversarial_texts() -> list[str]:
     for cat, cps in sorted(groups.items()):
         sample = "".join(chr(c) for c in rng.sample(cps, min(len(cps), 64)))
         texts += [sample, f" {sample} ", f"a{sample}b", f"'s{sample}'S", sample + "\n\n"]
+    return texts
+
+
+@pytest.fixture(scope="module")
+def long_pieces(real_documents) -> list[str]:
+    """Pieces far longer than the 64 bytes merged in registers: runs of one character,
+    of two, of digits, of whitespace kinds, base64, and real words with the spaces and
+    punctuation between them removed (so each is one piece of real letter sequences)."""
+    rng = random.Random(99)
+    texts = []
+    for n in [65, 129, 1000, 4000]:
+        for alphabet in ["a", " ", "ab", "0123456789", " \t\n", "\r\n ", "-=*_", "é", "中文"]:
+            texts.append("".join(rng.choice(alphabet) for _ in range(n)))
+        texts.append(base64.b64encode(rng.randbytes(n)).decode())
+    for _ in range(150):
+        doc = rng.choice(real_documents)
+        start = rng.randrange(max(1, len(doc) - 3000))
+        cut = doc[start : start + rng.randrange(200, 3000)]
+        texts += ["".join(c for c in cut if c.isalpha()), "".join(c for c in cut if not c.isspace())]
     return texts
 
 
@@ -77,6 +99,12 @@ def test_adversarial_text_matches_tiktoken(enc, ref, adversarial_texts):
         assert enc.encode_ordinary(text) == ref.encode_ordinary(text), repr(text)
 
 
+def test_long_pieces_match_tiktoken(enc, ref, long_pieces):
+    for text in long_pieces:
+        assert enc.encode_ordinary(text) == ref.encode_ordinary(text), repr(text[:80])
+    assert jitted_rows(enc, long_pieces) == ref.encode_ordinary_batch(long_pieces)
+
+
 def test_adversarial_text_batch_and_jit_match_tiktoken(enc, ref, adversarial_texts):
     expected = ref.encode_ordinary_batch(adversarial_texts)
     assert enc.encode_ordinary_batch(adversarial_texts, num_threads=3) == expected
@@ -105,3 +133,19 @@ def test_special_tokens_match_tiktoken(enc, ref):
     )
     tokens, counts = jaxbpe.encode(enc, *jaxbpe.to_bytes_batch([text]), allowed_special="all")
     assert np.asarray(tokens)[0, : int(counts[0])].tolist() == ref.encode(text, allowed_special="all")
+
+
+def test_vocabulary_whose_merges_leave_rank_order_matches_tiktoken():
+    """tiktoken's vocabularies build every token with merges of rising rank, which the
+    fast long-piece merge relies on. Here BPE builds "bcb" (257) from "b" and "cb" (258),
+    a merge below the rank just merged: long pieces must take the general merge (the
+    fast one gets this text wrong)."""
+    ranks = {bytes([b]): b for b in range(256)}
+    ranks |= {b"ba": 256, b"bcb": 257, b"cb": 258, b"cbb": 259, b"bcc": 260, b"cc": 261}
+    enc = jaxbpe.Encoding("out_of_order", pattern="r50k", mergeable_ranks=ranks)
+    ref = tiktoken.Encoding("out_of_order", pat_str=PATTERNS["r50k"], mergeable_ranks=ranks, special_tokens={})
+    rng = random.Random(5)
+    texts = ["bcacaaaacabcabaccaacbbacbcbbcacbbaacaaccbccbcabcbbbaababaaaabbabaabaaaccbcbbccbc"]
+    texts += ["".join(rng.choice("abc") for _ in range(n)) for n in [3, 64, 65, 300, 2000] for _ in range(20)]
+    for text in texts:
+        assert enc.encode_ordinary(text) == ref.encode_ordinary(text), text

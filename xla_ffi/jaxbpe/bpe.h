@@ -9,10 +9,11 @@
 namespace jaxbpe {
 
 // Pieces up to this many bytes merge in a small array with a linear scan for the
-// minimum; longer ones use a heap, so a megabyte-long piece is O(n log n).
+// minimum. Longer ones are tokenized in linear time by backtrack_long_piece where the
+// vocabulary allows it (all of tiktoken's do), or else merged with a heap in O(n log n).
 constexpr int kShortPiece = 64;
 
-// Workspace (in int32 words) that merge_long_piece needs for a piece of n bytes.
+// Workspace (in int32 words) that a long piece of n bytes needs.
 JAXBPE_HD int64_t long_piece_workspace(int64_t n) { return 10 * n; }
 
 template <typename Emit>
@@ -113,6 +114,65 @@ JAXBPE_HD void merge_long_piece(const Tables& t, const uint8_t* p, int64_t n, in
   for (int64_t i = 0; i < n; i = next[i]) emit(ids[i]);
 }
 
+// Whether BPE turns the bytes of tokens a and b, side by side, into exactly a, b.
+// With kMergesInRankOrder each token forms at the time of its rank, single bytes at the
+// start. Replaying the merges of both tokens backwards, latest first, walks the right
+// spine of a's merge tree and the left spine of b's; each pair that straddles the
+// boundary meanwhile would be merged iff its rank comes before the merge that ends it
+// (on ties the left pair wins: a's merges beat the straddler, the straddler beats b's).
+JAXBPE_HD bool tokens_compatible(const Tables& t, int32_t a, int32_t b) {
+  int64_t ends_at = INT64_MAX;
+  for (;;) {
+    const int32_t r = lookup_pair(t, a, b);
+    if (r != kNoRank && r < ends_at) return false;
+    const int32_t a_time = t.splits[2 * a] < 0 ? -1 : a, b_time = t.splits[2 * b] < 0 ? -1 : b;
+    if (a_time < 0 && b_time < 0) return true;
+    if (a_time > b_time) {
+      ends_at = a_time;
+      a = t.splits[2 * a + 1];
+    } else {
+      ends_at = int64_t(b_time) + 1;
+      b = t.splits[2 * b];
+    }
+  }
+}
+
+// Tokenizes a long piece in linear time (the backtracking encoder of GitHub's `bpe`
+// crate). BPE's output is the only tokenization in which every two neighbours are
+// compatible, so: take the longest token that fits, fall back to shorter prefixes of it
+// when it is not compatible with the previous token, and back up a token when nothing
+// fits. A position from which nothing fits is marked dead, so none is explored twice.
+template <typename Emit>
+JAXBPE_HD void backtrack_long_piece(const Tables& t, const uint8_t* p, int64_t n, int32_t* work,
+                                    Emit& emit) {
+  int32_t* tokens = work;
+  uint32_t* dead = reinterpret_cast<uint32_t*>(work + n);  // n + 1 bits
+  for (int64_t i = 0; i <= n / 32; ++i) dead[i] = 0;
+  int64_t count = 0, pos = 0;
+  int32_t token = longest_token_at(t, p, n);
+  while (pos < n) {
+    const int64_t end = pos + token_length(t, token);
+    if (!(dead[end / 32] >> (end % 32) & 1) &&
+        (count == 0 || tokens_compatible(t, tokens[count - 1], token))) {
+      tokens[count++] = token;
+      pos = end;
+      if (pos < n) token = longest_token_at(t, p + pos, n - pos);
+      continue;
+    }
+    token = t.next_prefix[token];
+    while (token < 0) {
+      dead[pos / 32] |= 1u << (pos % 32);
+      // Unreachable when the premise holds; should a vocabulary break it, fall back to
+      // the general merge rather than read out of bounds.
+      if (count == 0) return merge_long_piece(t, p, n, work, emit);
+      token = tokens[--count];
+      pos -= token_length(t, token);
+      token = t.next_prefix[token];
+    }
+  }
+  for (int64_t i = 0; i < count; ++i) emit(tokens[i]);
+}
+
 // Emits the token ids of one piece. `work` supplies long_piece_workspace(n) words for
 // pieces longer than kShortPiece: work.get(n) returns them.
 template <typename Work, typename Emit>
@@ -122,6 +182,8 @@ JAXBPE_HD void encode_piece(const Tables& t, const uint8_t* p, int64_t n, Work& 
     emit(whole);
   } else if (n <= kShortPiece) {
     merge_short_piece(t, p, int(n), emit);
+  } else if (t.flags & kMergesInRankOrder) {
+    backtrack_long_piece(t, p, n, work.get(n), emit);
   } else {
     merge_long_piece(t, p, n, work.get(n), emit);
   }

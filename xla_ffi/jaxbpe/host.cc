@@ -1,6 +1,8 @@
 #include "host.h"
 
 #include <algorithm>
+#include <string_view>
+#include <unordered_map>
 
 namespace jaxbpe {
 namespace {
@@ -94,20 +96,90 @@ std::vector<uint8_t> build_tables(const uint8_t* bytes, const int32_t* offsets, 
       if (a >= 0 && b >= 0) pairs.insert(pairs.end(), {a, b, id});
     }
   }
+  const int32_t pair_capacity = next_pow2(std::max<int64_t>(16, int64_t(pairs.size()) / 3 * 2));
+  std::vector<int32_t> pair(3 * size_t(pair_capacity), -1);
+  t.pair_mask = uint32_t(pair_capacity - 1);
+  t.pair_slots = pair.data();
+  for (size_t i = 0; i < pairs.size(); i += 3) {
+    uint32_t slot = uint32_t(hash_pair(pairs[i], pairs[i + 1])) & t.pair_mask;
+    while (pair[3 * slot] >= 0) slot = (slot + 1) & t.pair_mask;
+    std::copy(&pairs[i], &pairs[i] + 3, &pair[3 * slot]);
+  }
+
+  // Each token's last merge when BPE encodes its bytes alone, and whether every token is
+  // reached with merges of non-decreasing rank (the premise of the backtracking merge).
+  std::vector<int32_t> splits(2 * size_t(n), -1);
+  bool in_rank_order = true;
+  for (int32_t id = 0; id < n; ++id) {
+    const uint8_t* p = token(id);
+    std::vector<int32_t> parts(p, p + token_len(id));
+    for (int32_t& part : parts) part = byte_ids[part];
+    int32_t last_rank = -1;
+    while (parts.size() > 1) {
+      size_t best = 0;
+      int32_t best_rank = kNoRank;
+      for (size_t i = 0; i + 1 < parts.size(); ++i)
+        if (const int32_t r = lookup_pair(t, parts[i], parts[i + 1]); r < best_rank)
+          best = i, best_rank = r;
+      if (best_rank == kNoRank) break;
+      in_rank_order &= best_rank >= last_rank;
+      last_rank = best_rank;
+      if (parts.size() == 2) splits[2 * size_t(id)] = parts[0], splits[2 * size_t(id) + 1] = parts[1];
+      parts[best] = best_rank;
+      parts.erase(parts.begin() + best + 1);
+    }
+    in_rank_order &= parts.size() == 1 && parts[0] == id;
+  }
+
+  // The longest proper prefix of each token that is a token, and the prefix table.
+  std::vector<int32_t> next_prefix(n, -1);
+  for (int32_t id = 0; id < n; ++id)
+    for (int32_t len = token_len(id) - 1; len > 0 && next_prefix[id] < 0; --len)
+      next_prefix[id] = lookup_piece(t, token(id), len);
+  std::unordered_map<std::string_view, std::pair<int32_t, int32_t>> prefixes;
+  for (int32_t id = 0; id < n; ++id) {
+    const auto* p = reinterpret_cast<const char*>(token(id));
+    for (int32_t len = 1; len <= token_len(id); ++len) {
+      auto& [exact, longer] = prefixes.try_emplace(std::string_view(p, len), -1, -1).first->second;
+      (len == token_len(id) ? exact : longer) = id;
+    }
+  }
+  const int32_t prefix_capacity = next_pow2(2 * int64_t(prefixes.size()));
+  std::vector<int32_t> prefix(3 * size_t(prefix_capacity), -1);
+  for (size_t i = 0; i < prefix.size(); i += 3) prefix[i] = 0;
+  for (const auto& [bytes_, ids] : prefixes) {
+    uint64_t h = 0;
+    for (char c : bytes_) h = extend_prefix_hash(h, uint8_t(c));
+    uint32_t slot = uint32_t(mix64(h)) & uint32_t(prefix_capacity - 1);
+    while (prefix[3 * slot] != 0) slot = (slot + 1) & uint32_t(prefix_capacity - 1);
+    prefix[3 * slot] = int32_t(bytes_.size());
+    prefix[3 * slot + 1] = ids.first;
+    prefix[3 * slot + 2] = ids.second;
+  }
 
   TablesHeader h{};
   h.magic = kTablesMagic;
   h.version = kTablesVersion;
+  h.flags = in_rank_order ? kMergesInRankOrder : 0;
   h.n_tokens = n;
   h.max_token_len = max_len;
   h.piece_capacity = piece_capacity;
-  h.pair_capacity = next_pow2(std::max<int64_t>(16, int64_t(pairs.size()) / 3 * 2));
+  h.pair_capacity = pair_capacity;
+  h.prefix_capacity = prefix_capacity;
   int64_t off = align8(sizeof(TablesHeader));
-  h.token_offsets = off, off = align8(off + 4 * (int64_t(n) + 1));
-  h.token_bytes = off, off = align8(off + offsets[n]);
-  h.piece_slots = off, off = align8(off + 8 * int64_t(h.piece_capacity));
-  h.pair_slots = off, off = align8(off + 12 * int64_t(h.pair_capacity));
-  h.byte_ids = off, off = align8(off + 4 * 256);
+  auto section = [&](int64_t bytes) {
+    const int64_t at = off;
+    off = align8(off + bytes);
+    return at;
+  };
+  h.token_offsets = section(4 * (int64_t(n) + 1));
+  h.token_bytes = section(offsets[n]);
+  h.piece_slots = section(4 * int64_t(piece.size()));
+  h.pair_slots = section(4 * int64_t(pair.size()));
+  h.byte_ids = section(4 * 256);
+  h.splits = section(4 * int64_t(splits.size()));
+  h.next_prefix = section(4 * int64_t(next_prefix.size()));
+  h.prefix_slots = section(4 * int64_t(prefix.size()));
   h.total_size = off;
 
   std::vector<uint8_t> blob(size_t(h.total_size), 0);
@@ -115,16 +187,15 @@ std::vector<uint8_t> build_tables(const uint8_t* bytes, const int32_t* offsets, 
   std::memcpy(out, &h, sizeof h);
   std::memcpy(out + h.token_offsets, offsets, 4 * (size_t(n) + 1));
   std::memcpy(out + h.token_bytes, bytes, size_t(offsets[n]));
-  std::memcpy(out + h.piece_slots, piece.data(), 4 * piece.size());
-  std::memcpy(out + h.byte_ids, byte_ids.data(), 4 * 256);
-  auto* pair = reinterpret_cast<int32_t*>(out + h.pair_slots);
-  std::fill(pair, pair + 3 * int64_t(h.pair_capacity), -1);
-  const uint32_t pair_mask = uint32_t(h.pair_capacity - 1);
-  for (size_t i = 0; i < pairs.size(); i += 3) {
-    uint32_t slot = uint32_t(hash_pair(pairs[i], pairs[i + 1])) & pair_mask;
-    while (pair[3 * slot] >= 0) slot = (slot + 1) & pair_mask;
-    std::copy(&pairs[i], &pairs[i] + 3, pair + 3 * slot);
-  }
+  auto put = [&](int64_t at, const std::vector<int32_t>& v) {
+    std::memcpy(out + at, v.data(), 4 * v.size());
+  };
+  put(h.piece_slots, piece);
+  put(h.pair_slots, pair);
+  put(h.byte_ids, byte_ids);
+  put(h.splits, splits);
+  put(h.next_prefix, next_prefix);
+  put(h.prefix_slots, prefix);
   return blob;
 }
 

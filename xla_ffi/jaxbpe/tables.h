@@ -8,28 +8,44 @@
 namespace jaxbpe {
 
 constexpr uint32_t kTablesMagic = 0x4550424A;  // "JBPE"
-constexpr uint32_t kTablesVersion = 1;
+constexpr uint32_t kTablesVersion = 2;
 constexpr int32_t kNoRank = 0x7FFFFFFF;
 
+// TablesHeader::flags. Set when every multi-byte token is what BPE makes of its own
+// bytes and BPE builds it with merges of non-decreasing rank: then merge order is rank
+// order and long pieces can use the linear backtracking merge (see bpe.h).
+constexpr uint32_t kMergesInRankOrder = 1;
+
 struct TablesHeader {
-  uint32_t magic, version;
+  uint32_t magic, version, flags;
   int32_t n_tokens;        // ids are the ranks 0..n_tokens-1
   int32_t max_token_len;   // longest token in bytes
   int32_t piece_capacity;  // slots of the bytes -> id hash table (power of two)
   int32_t pair_capacity;   // slots of the (id, id) -> merged id hash table (power of two)
+  int32_t prefix_capacity; // slots of the token-prefix hash table (power of two)
   // Byte offsets of the sections from the start of the blob, and its total size.
-  int64_t token_offsets, token_bytes, piece_slots, pair_slots, byte_ids, total_size;
+  int64_t token_offsets, token_bytes, piece_slots, pair_slots, byte_ids, splits, next_prefix,
+      prefix_slots, total_size;
 };
 
 // Pointers into a blob whose header has been checked.
 struct Tables {
+  uint32_t flags;
   int32_t n_tokens, max_token_len;
-  uint32_t piece_mask, pair_mask;
+  uint32_t piece_mask, pair_mask, prefix_mask;
   const int32_t* token_offsets;  // [n_tokens + 1]: token i is token_bytes[off[i]:off[i+1]]
   const uint8_t* token_bytes;
   const int32_t* piece_slots;    // [2 * capacity]: (id or -1, high half of the hash)
   const int32_t* pair_slots;     // [3 * capacity]: (left id or -1, right id, merged id)
   const int32_t* byte_ids;       // [256]: the id of each single byte
+  // [2 * n_tokens]: the two tokens BPE merges last when it encodes token i's bytes
+  // alone ((-1, -1) for single bytes and for tokens BPE does not reach).
+  const int32_t* splits;
+  const int32_t* next_prefix;    // [n_tokens]: longest token that is a proper prefix, or -1
+  // [3 * capacity]: every prefix of every token, keyed by extend_prefix_hash: (its length
+  // or 0 in an empty slot, the token equal to it or -1, a longer token starting with it
+  // or -1).
+  const int32_t* prefix_slots;
 };
 
 // Validates the header against the blob's size; returns nullptr or what is wrong.
@@ -40,7 +56,8 @@ JAXBPE_HD const char* view_tables(const uint8_t* blob, int64_t size, const Table
   if (h.version != kTablesVersion) return "jaxbpe tables blob of another version";
   if (h.total_size != size) return "jaxbpe tables blob has the wrong size (truncated?)";
   auto pow2 = [](int32_t c) { return c > 0 && (c & (c - 1)) == 0; };
-  if (h.n_tokens < 256 || !pow2(h.piece_capacity) || !pow2(h.pair_capacity))
+  if (h.n_tokens < 256 || !pow2(h.piece_capacity) || !pow2(h.pair_capacity) ||
+      !pow2(h.prefix_capacity))
     return "jaxbpe tables blob has an inconsistent header";
   auto fits = [&](int64_t off, int64_t bytes) {
     return off >= int64_t(sizeof(TablesHeader)) && off % 4 == 0 && bytes >= 0 &&
@@ -48,17 +65,24 @@ JAXBPE_HD const char* view_tables(const uint8_t* blob, int64_t size, const Table
   };
   if (!fits(h.token_offsets, 4 * (int64_t(h.n_tokens) + 1)) || !fits(h.token_bytes, 0) ||
       !fits(h.piece_slots, 8 * int64_t(h.piece_capacity)) ||
-      !fits(h.pair_slots, 12 * int64_t(h.pair_capacity)) || !fits(h.byte_ids, 4 * 256))
+      !fits(h.pair_slots, 12 * int64_t(h.pair_capacity)) || !fits(h.byte_ids, 4 * 256) ||
+      !fits(h.splits, 8 * int64_t(h.n_tokens)) || !fits(h.next_prefix, 4 * int64_t(h.n_tokens)) ||
+      !fits(h.prefix_slots, 12 * int64_t(h.prefix_capacity)))
     return "jaxbpe tables blob has a section out of bounds";
+  out->flags = h.flags;
   out->n_tokens = h.n_tokens;
   out->max_token_len = h.max_token_len;
   out->piece_mask = uint32_t(h.piece_capacity - 1);
   out->pair_mask = uint32_t(h.pair_capacity - 1);
+  out->prefix_mask = uint32_t(h.prefix_capacity - 1);
   out->token_offsets = reinterpret_cast<const int32_t*>(blob + h.token_offsets);
   out->token_bytes = blob + h.token_bytes;
   out->piece_slots = reinterpret_cast<const int32_t*>(blob + h.piece_slots);
   out->pair_slots = reinterpret_cast<const int32_t*>(blob + h.pair_slots);
   out->byte_ids = reinterpret_cast<const int32_t*>(blob + h.byte_ids);
+  out->splits = reinterpret_cast<const int32_t*>(blob + h.splits);
+  out->next_prefix = reinterpret_cast<const int32_t*>(blob + h.next_prefix);
+  out->prefix_slots = reinterpret_cast<const int32_t*>(blob + h.prefix_slots);
   return nullptr;
 }
 
@@ -86,6 +110,43 @@ JAXBPE_HD int32_t lookup_pair(const Tables& t, int32_t a, int32_t b) {
     if (s[0] < 0) return kNoRank;
     if (s[0] == a && s[1] == b) return s[2];
   }
+}
+
+// Keys of the prefix table: a hash of p[0..len) extended one byte at a time, so that a
+// scan can look up every prefix of the text ahead at one step each.
+JAXBPE_HD uint64_t extend_prefix_hash(uint64_t h, uint8_t byte) {
+  return (h + byte + 1) * 0x9e3779b97f4a7c15ULL;
+}
+
+JAXBPE_HD int32_t token_length(const Tables& t, int32_t id) {
+  return t.token_offsets[id + 1] - t.token_offsets[id];
+}
+
+// The prefix table's slot for p[0..len), whose running hash is h, or nullptr. Slots are
+// confirmed by length and bytes, so a hash collision costs time, never a wrong answer.
+JAXBPE_HD const int32_t* find_prefix(const Tables& t, uint64_t h, const uint8_t* p, int64_t len) {
+  for (uint32_t slot = uint32_t(mix64(h)) & t.prefix_mask;; slot = (slot + 1) & t.prefix_mask) {
+    const int32_t* s = t.prefix_slots + 3 * slot;
+    if (s[0] == 0) return nullptr;
+    if (s[0] != len) continue;
+    const int32_t witness = s[1] >= 0 ? s[1] : s[2];
+    if (bytes_equal(t.token_bytes + t.token_offsets[witness], p, len)) return s;
+  }
+}
+
+// The longest token that p[0..n) starts with (n >= 1; every byte is a token).
+JAXBPE_HD int32_t longest_token_at(const Tables& t, const uint8_t* p, int64_t n) {
+  int32_t best = t.byte_ids[p[0]];
+  const int64_t limit = n < t.max_token_len ? n : t.max_token_len;
+  uint64_t h = 0;
+  for (int64_t len = 1; len <= limit; ++len) {
+    h = extend_prefix_hash(h, p[len - 1]);
+    const int32_t* s = find_prefix(t, h, p, len);
+    if (s == nullptr) break;
+    if (s[1] >= 0) best = s[1];
+    if (s[2] < 0) break;
+  }
+  return best;
 }
 
 }  // namespace jaxbpe

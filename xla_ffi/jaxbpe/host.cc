@@ -100,10 +100,19 @@ std::vector<uint8_t> build_tables(const uint8_t* bytes, const int32_t* offsets, 
   std::vector<int32_t> pair(3 * size_t(pair_capacity), -1);
   t.pair_mask = uint32_t(pair_capacity - 1);
   t.pair_slots = pair.data();
+  // About 8 filter bits per pair: one lookup in eight of a pair that does not merge
+  // reaches the table.
+  const int32_t pair_filter_bits = next_pow2(std::max<int64_t>(64, int64_t(pairs.size()) / 3 * 8));
+  std::vector<uint64_t> pair_filter(size_t(pair_filter_bits) / 64, 0);
+  t.pair_filter_mask = uint32_t(pair_filter_bits - 1);
+  t.pair_filter = pair_filter.data();
   for (size_t i = 0; i < pairs.size(); i += 3) {
-    uint32_t slot = uint32_t(hash_pair(pairs[i], pairs[i + 1])) & t.pair_mask;
+    const uint64_t hash = hash_pair(pairs[i], pairs[i + 1]);
+    uint32_t slot = uint32_t(hash) & t.pair_mask;
     while (pair[3 * slot] >= 0) slot = (slot + 1) & t.pair_mask;
     std::copy(&pairs[i], &pairs[i] + 3, &pair[3 * slot]);
+    const uint32_t bit = uint32_t(hash >> 32) & t.pair_filter_mask;
+    pair_filter[bit / 64] |= uint64_t(1) << (bit % 64);
   }
 
   // Each token's last merge when BPE encodes its bytes alone, and whether every token is
@@ -166,6 +175,7 @@ std::vector<uint8_t> build_tables(const uint8_t* bytes, const int32_t* offsets, 
   h.piece_capacity = piece_capacity;
   h.pair_capacity = pair_capacity;
   h.prefix_capacity = prefix_capacity;
+  h.pair_filter_bits = pair_filter_bits;
   int64_t off = align8(sizeof(TablesHeader));
   auto section = [&](int64_t bytes) {
     const int64_t at = off;
@@ -176,6 +186,7 @@ std::vector<uint8_t> build_tables(const uint8_t* bytes, const int32_t* offsets, 
   h.token_bytes = section(offsets[n]);
   h.piece_slots = section(4 * int64_t(piece.size()));
   h.pair_slots = section(4 * int64_t(pair.size()));
+  h.pair_filter = section(8 * int64_t(pair_filter.size()));
   h.byte_ids = section(4 * 256);
   h.splits = section(4 * int64_t(splits.size()));
   h.next_prefix = section(4 * int64_t(next_prefix.size()));
@@ -192,6 +203,7 @@ std::vector<uint8_t> build_tables(const uint8_t* bytes, const int32_t* offsets, 
   };
   put(h.piece_slots, piece);
   put(h.pair_slots, pair);
+  std::memcpy(out + h.pair_filter, pair_filter.data(), 8 * pair_filter.size());
   put(h.byte_ids, byte_ids);
   put(h.splits, splits);
   put(h.next_prefix, next_prefix);

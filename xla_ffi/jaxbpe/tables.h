@@ -23,20 +23,24 @@ struct TablesHeader {
   int32_t piece_capacity;  // slots of the bytes -> id hash table (power of two)
   int32_t pair_capacity;   // slots of the (id, id) -> merged id hash table (power of two)
   int32_t prefix_capacity; // slots of the token-prefix hash table (power of two)
+  int32_t pair_filter_bits;  // size of the pair table's filter (power of two, >= 64)
   // Byte offsets of the sections from the start of the blob, and its total size.
-  int64_t token_offsets, token_bytes, piece_slots, pair_slots, byte_ids, splits, next_prefix,
-      prefix_slots, total_size;
+  int64_t token_offsets, token_bytes, piece_slots, pair_slots, pair_filter, byte_ids, splits,
+      next_prefix, prefix_slots, total_size;
 };
 
 // Pointers into a blob whose header has been checked.
 struct Tables {
   uint32_t flags;
   int32_t n_tokens, max_token_len;
-  uint32_t piece_mask, pair_mask, prefix_mask;
+  uint32_t piece_mask, pair_mask, prefix_mask, pair_filter_mask;
   const int32_t* token_offsets;  // [n_tokens + 1]: token i is token_bytes[off[i]:off[i+1]]
   const uint8_t* token_bytes;
   const int32_t* piece_slots;    // [2 * capacity]: (id or -1, high half of the hash)
   const int32_t* pair_slots;     // [3 * capacity]: (left id or -1, right id, merged id)
+  // One bit per hash_pair value (high half) that some pair in pair_slots has: most
+  // pairs looked up do not merge, and this small bitmap says so from cache.
+  const uint64_t* pair_filter;
   const int32_t* byte_ids;       // [256]: the id of each single byte
   // [2 * n_tokens]: the two tokens BPE merges last when it encodes token i's bytes
   // alone ((-1, -1) for single bytes and for tokens BPE does not reach).
@@ -57,7 +61,7 @@ JAXBPE_HD const char* view_tables(const uint8_t* blob, int64_t size, const Table
   if (h.total_size != size) return "jaxbpe tables blob has the wrong size (truncated?)";
   auto pow2 = [](int32_t c) { return c > 0 && (c & (c - 1)) == 0; };
   if (h.n_tokens < 256 || !pow2(h.piece_capacity) || !pow2(h.pair_capacity) ||
-      !pow2(h.prefix_capacity))
+      !pow2(h.prefix_capacity) || !pow2(h.pair_filter_bits) || h.pair_filter_bits < 64)
     return "jaxbpe tables blob has an inconsistent header";
   auto fits = [&](int64_t off, int64_t bytes) {
     return off >= int64_t(sizeof(TablesHeader)) && off % 4 == 0 && bytes >= 0 &&
@@ -65,7 +69,8 @@ JAXBPE_HD const char* view_tables(const uint8_t* blob, int64_t size, const Table
   };
   if (!fits(h.token_offsets, 4 * (int64_t(h.n_tokens) + 1)) || !fits(h.token_bytes, 0) ||
       !fits(h.piece_slots, 8 * int64_t(h.piece_capacity)) ||
-      !fits(h.pair_slots, 12 * int64_t(h.pair_capacity)) || !fits(h.byte_ids, 4 * 256) ||
+      !fits(h.pair_slots, 12 * int64_t(h.pair_capacity)) ||
+      !fits(h.pair_filter, int64_t(h.pair_filter_bits) / 8) || !fits(h.byte_ids, 4 * 256) ||
       !fits(h.splits, 8 * int64_t(h.n_tokens)) || !fits(h.next_prefix, 4 * int64_t(h.n_tokens)) ||
       !fits(h.prefix_slots, 12 * int64_t(h.prefix_capacity)))
     return "jaxbpe tables blob has a section out of bounds";
@@ -75,10 +80,12 @@ JAXBPE_HD const char* view_tables(const uint8_t* blob, int64_t size, const Table
   out->piece_mask = uint32_t(h.piece_capacity - 1);
   out->pair_mask = uint32_t(h.pair_capacity - 1);
   out->prefix_mask = uint32_t(h.prefix_capacity - 1);
+  out->pair_filter_mask = uint32_t(h.pair_filter_bits - 1);
   out->token_offsets = reinterpret_cast<const int32_t*>(blob + h.token_offsets);
   out->token_bytes = blob + h.token_bytes;
   out->piece_slots = reinterpret_cast<const int32_t*>(blob + h.piece_slots);
   out->pair_slots = reinterpret_cast<const int32_t*>(blob + h.pair_slots);
+  out->pair_filter = reinterpret_cast<const uint64_t*>(blob + h.pair_filter);
   out->byte_ids = reinterpret_cast<const int32_t*>(blob + h.byte_ids);
   out->splits = reinterpret_cast<const int32_t*>(blob + h.splits);
   out->next_prefix = reinterpret_cast<const int32_t*>(blob + h.next_prefix);
@@ -104,7 +111,10 @@ JAXBPE_HD int32_t lookup_piece(const Tables& t, const uint8_t* p, int64_t n) {
 // The id of the token made of tokens a and b side by side, or kNoRank. In byte-level
 // BPE that id is also the rank of merging the pair, whatever a and b were merged from.
 JAXBPE_HD int32_t lookup_pair(const Tables& t, int32_t a, int32_t b) {
-  for (uint32_t slot = uint32_t(hash_pair(a, b)) & t.pair_mask;;
+  const uint64_t h = hash_pair(a, b);
+  const uint32_t bit = uint32_t(h >> 32) & t.pair_filter_mask;
+  if (!(t.pair_filter[bit / 64] >> (bit % 64) & 1)) return kNoRank;
+  for (uint32_t slot = uint32_t(h) & t.pair_mask;;
        slot = (slot + 1) & t.pair_mask) {
     const int32_t* s = t.pair_slots + 3 * slot;
     if (s[0] < 0) return kNoRank;

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <string_view>
-#include <unordered_map>
 
 namespace jaxbpe {
 namespace {
@@ -145,25 +144,43 @@ std::vector<uint8_t> build_tables(const uint8_t* bytes, const int32_t* offsets, 
   for (int32_t id = 0; id < n; ++id)
     for (int32_t len = token_len(id) - 1; len > 0 && next_prefix[id] < 0; --len)
       next_prefix[id] = lookup_piece(t, token(id), len);
-  std::unordered_map<std::string_view, std::pair<int32_t, int32_t>> prefixes;
-  for (int32_t id = 0; id < n; ++id) {
-    const auto* p = reinterpret_cast<const char*>(token(id));
-    for (int32_t len = 1; len <= token_len(id); ++len) {
-      auto& [exact, longer] = prefixes.try_emplace(std::string_view(p, len), -1, -1).first->second;
-      (len == token_len(id) ? exact : longer) = id;
-    }
+  // In sorted order, the prefixes a token adds to those of the tokens before it are the
+  // ones longer than its common prefix with its predecessor, each seen exactly once.
+  std::vector<std::string_view> sorted(static_cast<size_t>(n));
+  for (int32_t id = 0; id < n; ++id)
+    sorted[size_t(id)] = std::string_view(reinterpret_cast<const char*>(token(id)), size_t(token_len(id)));
+  std::sort(sorted.begin(), sorted.end());
+  auto common = [&](size_t i, size_t j) {  // length of the common prefix of sorted[i], sorted[j]
+    const auto [a, b] = std::mismatch(sorted[i].begin(), sorted[i].end(), sorted[j].begin(), sorted[j].end());
+    return int64_t(a - sorted[i].begin());
+  };
+  std::vector<int64_t> shared(size_t(n) + 1, 0);  // shared[i]: with sorted[i - 1]
+  int64_t n_prefixes = 0;
+  for (size_t i = 0; i < size_t(n); ++i) {
+    if (i > 0) shared[i] = common(i - 1, i);
+    n_prefixes += int64_t(sorted[i].size()) - shared[i];
   }
-  const int32_t prefix_capacity = next_pow2(2 * int64_t(prefixes.size()));
+  auto id_of = [&](std::string_view v) {
+    return lookup_piece(t, reinterpret_cast<const uint8_t*>(v.data()), int64_t(v.size()));
+  };
+  const int32_t prefix_capacity = next_pow2(2 * n_prefixes);
+  const uint32_t prefix_mask = uint32_t(prefix_capacity - 1);
   std::vector<int32_t> prefix(3 * size_t(prefix_capacity), -1);
   for (size_t i = 0; i < prefix.size(); i += 3) prefix[i] = 0;
-  for (const auto& [bytes_, ids] : prefixes) {
-    uint64_t h = 0;
-    for (char c : bytes_) h = extend_prefix_hash(h, uint8_t(c));
-    uint32_t slot = uint32_t(mix64(h)) & uint32_t(prefix_capacity - 1);
-    while (prefix[3 * slot] != 0) slot = (slot + 1) & uint32_t(prefix_capacity - 1);
-    prefix[3 * slot] = int32_t(bytes_.size());
-    prefix[3 * slot + 1] = ids.first;
-    prefix[3 * slot + 2] = ids.second;
+  for (size_t i = 0; i < size_t(n); ++i) {
+    const std::string_view v = sorted[i];
+    const bool extended = i + 1 < size_t(n) && common(i, i + 1) == int64_t(v.size());
+    uint64_t hash = 0;
+    for (int64_t len = 1; len <= int64_t(v.size()); ++len) {
+      hash = extend_prefix_hash(hash, uint8_t(v[size_t(len - 1)]));
+      if (len <= shared[i]) continue;
+      uint32_t slot = uint32_t(mix64(hash)) & prefix_mask;
+      while (prefix[3 * slot] != 0) slot = (slot + 1) & prefix_mask;
+      const bool whole = len == int64_t(v.size());
+      prefix[3 * slot] = int32_t(len);
+      prefix[3 * slot + 1] = whole ? id_of(v) : -1;
+      prefix[3 * slot + 2] = !whole ? id_of(v) : extended ? id_of(sorted[i + 1]) : -1;
+    }
   }
 
   TablesHeader h{};

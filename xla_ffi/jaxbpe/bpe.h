@@ -16,27 +16,35 @@ constexpr int kShortPiece = 64;
 // Workspace (in int32 words) that a long piece of n bytes needs.
 JAXBPE_HD int64_t long_piece_workspace(int64_t n) { return 10 * n; }
 
+// Parts stay where their first byte is: bit i of `starts` marks a part beginning at byte
+// i, and ranks[i] is the rank of merging it with the next part (kNoRank at dead slots),
+// so a merge moves nothing and the minimum is a branch-free scan of n ranks.
 template <typename Emit>
 JAXBPE_HD void merge_short_piece(const Tables& t, const uint8_t* p, int n, Emit& emit) {
-  int32_t ids[kShortPiece], ranks[kShortPiece];  // ranks[i]: merging parts i and i+1
+  int32_t ids[kShortPiece], ranks[kShortPiece];
+  uint64_t starts = n == 64 ? ~uint64_t(0) : (uint64_t(1) << n) - 1;
   for (int i = 0; i < n; ++i) ids[i] = t.byte_ids[p[i]];
   for (int i = 0; i + 1 < n; ++i) ranks[i] = lookup_pair(t, ids[i], ids[i + 1]);
-  int m = n;
-  while (m > 1) {
+  ranks[n - 1] = kNoRank;
+  for (;;) {
+    int32_t min_rank = kNoRank;
+    for (int i = 0; i < n; ++i) min_rank = ranks[i] < min_rank ? ranks[i] : min_rank;
+    if (min_rank == kNoRank) break;
     int best = 0;
-    for (int i = 1; i + 1 < m; ++i)
-      if (ranks[i] < ranks[best]) best = i;
-    if (ranks[best] == kNoRank) break;
-    ids[best] = ranks[best];
-    for (int i = best + 1; i + 1 < m; ++i) {
-      ids[i] = ids[i + 1];
-      ranks[i] = ranks[i + 1];
+    while (ranks[best] != min_rank) ++best;
+    const uint64_t above = ~((uint64_t(2) << best) - 1);  // bits best+1..63
+    const int absorbed = lowest_bit(starts & above);
+    starts &= ~(uint64_t(1) << absorbed);
+    ids[best] = min_rank;
+    ranks[absorbed] = kNoRank;
+    const uint64_t after = starts & above, before = starts & ((uint64_t(1) << best) - 1);
+    ranks[best] = after ? lookup_pair(t, ids[best], ids[lowest_bit(after)]) : kNoRank;
+    if (before) {
+      const int prev = highest_bit(before);
+      ranks[prev] = lookup_pair(t, ids[prev], ids[best]);
     }
-    --m;
-    ranks[best] = best + 1 < m ? lookup_pair(t, ids[best], ids[best + 1]) : kNoRank;
-    if (best > 0) ranks[best - 1] = lookup_pair(t, ids[best - 1], ids[best]);
   }
-  for (int i = 0; i < m; ++i) emit(ids[i]);
+  for (; starts; starts &= starts - 1) emit(ids[lowest_bit(starts)]);
 }
 
 // Binary min-heap of (rank << 32 | position) keys: pops lowest rank, leftmost first.

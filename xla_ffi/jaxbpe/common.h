@@ -38,6 +38,23 @@ JAXBPE_HD uint64_t hash_pair(int32_t a, int32_t b) {
   return mix64((uint64_t(uint32_t(a)) << 32) | uint32_t(b));
 }
 
+// Index of the lowest / highest set bit of a non-zero word.
+JAXBPE_HD int lowest_bit(uint64_t x) {
+#if defined(__CUDA_ARCH__)
+  return __ffsll(static_cast<long long>(x)) - 1;
+#else
+  return __builtin_ctzll(x);
+#endif
+}
+
+JAXBPE_HD int highest_bit(uint64_t x) {
+#if defined(__CUDA_ARCH__)
+  return 63 - __clzll(static_cast<long long>(x));
+#else
+  return 63 - __builtin_clzll(x);
+#endif
+}
+
 JAXBPE_HD bool bytes_equal(const uint8_t* a, const uint8_t* b, int64_t n) {
   for (int64_t i = 0; i < n; ++i)
     if (a[i] != b[i]) return false;

@@ -135,7 +135,8 @@ class Encoding:
         disallowed_special: DisallowedSpecial = "all",
     ) -> list[int]:
         """Encodes text; raises ValueError on disallowed special tokens, like tiktoken."""
-        allowed = self._check_special(text, allowed_special, disallowed_special)
+        allowed, disallowed = self._special_sets(allowed_special, disallowed_special)
+        _raise_if_disallowed(text, disallowed)
         return self._core.encode(_utf8(text), self._specials_blob(allowed)).tolist()
 
     def encode_to_numpy(self, text: str | bytes, *, allowed_special: AllowedSpecial = frozenset()) -> np.ndarray:
@@ -152,9 +153,9 @@ class Encoding:
         disallowed_special: DisallowedSpecial = "all",
     ) -> list[list[int]]:
         """Encodes texts in parallel on `num_threads` native threads (GIL released)."""
-        allowed = frozenset()
+        allowed, disallowed = self._special_sets(allowed_special, disallowed_special)
         for text in texts:
-            allowed = self._check_special(text, allowed_special, disallowed_special)
+            _raise_if_disallowed(text, disallowed)
         blob = self._specials_blob(allowed)
         return [ids.tolist() for ids in self._core.encode_batch([_utf8(t) for t in texts], blob, num_threads)]
 
@@ -186,23 +187,12 @@ class Encoding:
             raise ValueError(f"{self.name} has no special tokens {sorted(unknown)}")
         return frozenset(allowed_special)
 
-    def _check_special(self, text: str, allowed_special, disallowed_special) -> frozenset[str]:
+    def _special_sets(self, allowed_special, disallowed_special) -> tuple[frozenset[str], frozenset[str]]:
+        """The allowed special tokens, and those whose text must not occur."""
         allowed = self._resolve_allowed(allowed_special)
         if disallowed_special == "all":
-            disallowed = frozenset(self._special_tokens) - allowed
-        else:
-            disallowed = frozenset(disallowed_special)
-        if disallowed and (match := _special_token_regex(disallowed).search(text)):
-            token = match.group()
-            raise ValueError(
-                f"Encountered text corresponding to disallowed special token {token!r}.\n"
-                f"If you want this text to be encoded as a special token, pass it to "
-                f"`allowed_special`, e.g. `allowed_special={{{token!r}, ...}}`.\n"
-                f"If you want this text to be encoded as normal text, disable the check for "
-                f"this token by passing `disallowed_special=(enc.special_tokens_set - {{{token!r}}})`.\n"
-                f"To disable this check for all special tokens, pass `disallowed_special=()`.\n"
-            )
-        return allowed
+            return allowed, frozenset(self._special_tokens) - allowed
+        return allowed, frozenset(disallowed_special)
 
     def _specials_blob(self, allowed: frozenset[str]) -> np.ndarray:
         """The native form of a set of allowed special tokens (cached per set)."""
@@ -261,3 +251,17 @@ def _utf8(text: str) -> bytes:
 @functools.lru_cache(maxsize=128)
 def _special_token_regex(tokens: frozenset[str]) -> re.Pattern[str]:
     return re.compile("|".join(re.escape(t) for t in sorted(tokens, key=len, reverse=True)))
+
+
+def _raise_if_disallowed(text: str, disallowed: frozenset[str]) -> None:
+    """tiktoken's error for special-token text that the caller did not allow."""
+    if disallowed and (match := _special_token_regex(disallowed).search(text)):
+        token = match.group()
+        raise ValueError(
+            f"Encountered text corresponding to disallowed special token {token!r}.\n"
+            f"If you want this text to be encoded as a special token, pass it to "
+            f"`allowed_special`, e.g. `allowed_special={{{token!r}, ...}}`.\n"
+            f"If you want this text to be encoded as normal text, disable the check for "
+            f"this token by passing `disallowed_special=(enc.special_tokens_set - {{{token!r}}})`.\n"
+            f"To disable this check for all special tokens, pass `disallowed_special=()`.\n"
+        )

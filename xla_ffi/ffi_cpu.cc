@@ -3,6 +3,7 @@
 #include <thread>
 #include <vector>
 
+#include "encode_shape.h"
 #include "ffi_cpu.h"
 #include "jaxbpe/host.h"
 #include "xla/ffi/api/ffi.h"
@@ -19,17 +20,10 @@ ffi::Error EncodeCpuImpl(ffi::Buffer<ffi::U8> tables, ffi::Buffer<ffi::U8> speci
                          ffi::Buffer<ffi::U8> data, ffi::Buffer<ffi::S32> lengths,
                          ffi::ResultBuffer<ffi::S32> tokens, ffi::ResultBuffer<ffi::S32> counts,
                          int32_t pattern, int32_t pad_id) {
-  // Leading dimensions are rows (vmap adds more of them); the last one is bytes per row.
-  const auto dims = data.dimensions();
-  if (dims.size() < 1) return ffi::Error::InvalidArgument("data must have a row dimension");
-  const int64_t row_len = dims.back();
-  const int64_t rows = row_len ? int64_t(data.element_count()) / row_len : int64_t(lengths.element_count());
-  const int64_t max_tokens = rows ? int64_t(tokens->element_count()) / rows : 0;
-  if (int64_t(lengths.element_count()) != rows || int64_t(counts->element_count()) != rows ||
-      int64_t(tokens->element_count()) != rows * max_tokens)
-    return ffi::Error::InvalidArgument("jaxbpe_encode: operand shapes do not agree");
-  if (pattern < 0 || pattern > int32_t(Pattern::kO200k))
-    return ffi::Error::InvalidArgument("jaxbpe_encode: unknown pattern");
+  EncodeShape shape;
+  if (ffi::Error err = encode_shape(data, lengths, *tokens, *counts, pattern, &shape); err.failure())
+    return err;
+  const auto [rows, row_len, max_tokens] = shape;
 
   Encoder enc;
   try {

@@ -8,6 +8,7 @@
 
 #include <string>
 
+#include "encode_shape.h"
 #include "ffi_cuda.h"
 #include "jaxbpe/encoder.h"
 #include "xla/ffi/api/ffi.h"
@@ -82,17 +83,13 @@ ffi::Error EncodeCudaImpl(cudaStream_t stream, ffi::ScratchAllocator scratch,
                           ffi::Buffer<ffi::U8> data, ffi::Buffer<ffi::S32> lengths,
                           ffi::ResultBuffer<ffi::S32> tokens, ffi::ResultBuffer<ffi::S32> counts,
                           int32_t pattern, int32_t pad_id) {
-  const auto dims = data.dimensions();
-  if (dims.size() < 1) return ffi::Error::InvalidArgument("data must have a row dimension");
+  EncodeShape shape;
+  if (ffi::Error err = encode_shape(data, lengths, *tokens, *counts, pattern, &shape); err.failure())
+    return err;
   EncodeArgs a;
-  a.row_len = dims.back();
-  a.rows = a.row_len ? int64_t(data.element_count()) / a.row_len : int64_t(lengths.element_count());
-  a.max_tokens = a.rows ? int64_t(tokens->element_count()) / a.rows : 0;
-  if (int64_t(lengths.element_count()) != a.rows || int64_t(counts->element_count()) != a.rows ||
-      int64_t(tokens->element_count()) != a.rows * a.max_tokens)
-    return ffi::Error::InvalidArgument("jaxbpe_encode: operand shapes do not agree");
-  if (pattern < 0 || pattern > int32_t(Pattern::kO200k))
-    return ffi::Error::InvalidArgument("jaxbpe_encode: unknown pattern");
+  a.rows = shape.rows;
+  a.row_len = shape.row_len;
+  a.max_tokens = shape.max_tokens;
   if (a.rows == 0) return ffi::Error::Success();
   const size_t work_bytes = sizeof(int32_t) * size_t(a.rows) * size_t(long_piece_workspace(a.row_len));
   auto work = scratch.Allocate(work_bytes > 0 ? work_bytes : 4);

@@ -1,0 +1,36 @@
+// The operand layout that both `jaxbpe_encode` handlers (CPU and CUDA) accept.
+#pragma once
+
+#include <cstdint>
+
+#include "jaxbpe/pretokenize.h"
+#include "xla/ffi/api/ffi.h"
+
+namespace jaxbpe {
+
+struct EncodeShape {
+  int64_t rows, row_len, max_tokens;
+};
+
+// Leading dimensions of `data` are rows (vmap adds more of them) and the last one is
+// bytes per row; lengths and counts hold one value per row, tokens max_tokens per row.
+inline xla::ffi::Error encode_shape(const xla::ffi::Buffer<xla::ffi::U8>& data,
+                                    const xla::ffi::Buffer<xla::ffi::S32>& lengths,
+                                    const xla::ffi::Buffer<xla::ffi::S32>& tokens,
+                                    const xla::ffi::Buffer<xla::ffi::S32>& counts, int32_t pattern,
+                                    EncodeShape* out) {
+  using xla::ffi::Error;
+  if (data.dimensions().size() < 1) return Error::InvalidArgument("data must have a row dimension");
+  const int64_t row_len = data.dimensions().back();
+  const int64_t rows = row_len ? int64_t(data.element_count()) / row_len : int64_t(lengths.element_count());
+  const int64_t max_tokens = rows ? int64_t(tokens.element_count()) / rows : 0;
+  if (int64_t(lengths.element_count()) != rows || int64_t(counts.element_count()) != rows ||
+      int64_t(tokens.element_count()) != rows * max_tokens)
+    return Error::InvalidArgument("jaxbpe_encode: operand shapes do not agree");
+  if (pattern < 0 || pattern > int32_t(Pattern::kO200k))
+    return Error::InvalidArgument("jaxbpe_encode: unknown pattern");
+  *out = EncodeShape{rows, row_len, max_tokens};
+  return Error::Success();
+}
+
+}  // namespace jaxbpe

@@ -40,8 +40,9 @@ class HostWork {
   bool emit_cached(const uint8_t* p, int64_t n, Emit& emit) const {
     if (n > kMaxBytes) return false;
     const Entry& e = entries_[slot(p, n)];
-    if (e.len != n || e.lo != load_le(p, lo_bytes(n)) || e.hi != load_le(p + 8, hi_bytes(n)))
-      return false;
+    if (e.len != n) return false;
+    for (int w = 0; w * 8 < n; ++w)
+      if (e.key[w] != word(p, n, w)) return false;
     for (uint32_t i = 0; i < e.count; ++i) emit(e.ids[i]);
     return true;
   }
@@ -50,26 +51,28 @@ class HostWork {
   void store(const uint8_t* p, int64_t n, const int32_t* ids, int64_t count) {
     if (n > kMaxBytes || count > kMaxIds) return;
     Entry& e = entries_[slot(p, n)];
-    e.lo = load_le(p, lo_bytes(n));
-    e.hi = load_le(p + 8, hi_bytes(n));
+    for (int w = 0; w * 8 < n; ++w) e.key[w] = word(p, n, w);
     e.len = uint32_t(n);
     e.count = uint32_t(count);
     for (int64_t i = 0; i < count; ++i) e.ids[i] = ids[i];
   }
 
-  static constexpr int64_t kMaxBytes = 16, kMaxIds = 4;
+  static constexpr int64_t kMaxBytes = 32, kMaxIds = 8;
 
  private:
   struct Entry {
-    uint64_t lo = 0, hi = 0;
+    uint64_t key[kMaxBytes / 8];
     uint32_t len = ~0u, count = 0;
     int32_t ids[kMaxIds];
   };
   static constexpr size_t kSlots = 1 << 13;
-  static int lo_bytes(int64_t n) { return int(n < 8 ? n : 8); }
-  static int hi_bytes(int64_t n) { return int(n > 8 ? n - 8 : 0); }
+  // Bytes 8w.. of the piece, as one little-endian word.
+  static uint64_t word(const uint8_t* p, int64_t n, int w) {
+    const int64_t rest = n - 8 * w;
+    return load_le(p + 8 * w, int(rest < 8 ? rest : 8));
+  }
   static size_t slot(const uint8_t* p, int64_t n) {
-    return size_t(mix64(load_le(p, lo_bytes(n)) * 31 + load_le(p + 8, hi_bytes(n)) + uint64_t(n))) &
+    return size_t(mix64(word(p, n, 0) * 31 + (n > 8 ? word(p, n, n > 16 ? 2 : 1) : 0) + uint64_t(n))) &
            (kSlots - 1);
   }
 

@@ -57,6 +57,17 @@ class HostWork {
     for (int64_t i = 0; i < count; ++i) e.ids[i] = ids[i];
   }
 
+  // Forgets every cached piece, so that the cache can serve another vocabulary.
+  void forget_pieces() {
+    for (Entry& e : entries_) e.len = ~0u;
+  }
+
+  // Frees a workspace grown for an unusually long piece, so that a HostWork kept between
+  // calls does not keep that memory too.
+  void shrink_workspace() {
+    if (words_.capacity() > kKeptWorkspaceWords) std::vector<int32_t>().swap(words_);
+  }
+
   static constexpr int64_t kMaxBytes = 32, kMaxIds = 8;
 
  private:
@@ -66,6 +77,7 @@ class HostWork {
     int32_t ids[kMaxIds];
   };
   static constexpr size_t kSlots = 1 << 13;
+  static constexpr size_t kKeptWorkspaceWords = 1 << 16;
   // Bytes 8w.. of the piece, as one little-endian word.
   static uint64_t word(const uint8_t* p, int64_t n, int w) {
     const int64_t rest = n - 8 * w;

@@ -659,7 +659,12 @@ METHOD = """\
   `hf_tokenizer_from_ranks`); `encode`/`encode_batch`, which also compute offsets,
   then `.ids`.
 - Tokenizers that only exist as batch APIs (or only as single ones) appear only on
-  the inputs they apply to; bpe-openai uses the rank files bundled in its package."""
+  the inputs they apply to; bpe-openai and quicktok use the rank files bundled in
+  their packages.
+- Caches: jaxbpe's host encoder keeps each thread's cache of recently seen pieces
+  between calls, so a single document timed again finds the pieces it holds already
+  cached (some other libraries keep such caches too). The batch rows (thousands of
+  distinct documents) show a stream of new text."""
 
 
 def report(

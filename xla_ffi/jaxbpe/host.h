@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -31,8 +32,14 @@ Specials checked_specials(const uint8_t* blob, int64_t size);
 class HostWork {
  public:
   int32_t* get(int64_t n) {
-    words_.resize(size_t(long_piece_workspace(n)));
-    return words_.data();
+    const size_t words = size_t(long_piece_workspace(n));
+    if (words > workspace_words_) {
+      // Left uninitialized: only the part a merge touches becomes resident (the
+      // backtracking merge touches a tenth of what the heap merge may need).
+      workspace_.reset(new int32_t[words]);
+      workspace_words_ = words;
+    }
+    return workspace_.get();
   }
 
   // Emits the cached ids of piece p[0..n) and returns true, or returns false.
@@ -65,7 +72,10 @@ class HostWork {
   // Frees a workspace grown for an unusually long piece, so that a HostWork kept between
   // calls does not keep that memory too.
   void shrink_workspace() {
-    if (words_.capacity() > kKeptWorkspaceWords) std::vector<int32_t>().swap(words_);
+    if (workspace_words_ > kKeptWorkspaceWords) {
+      workspace_.reset();
+      workspace_words_ = 0;
+    }
   }
 
   static constexpr int64_t kMaxBytes = 32, kMaxIds = 8;
@@ -88,7 +98,8 @@ class HostWork {
            (kSlots - 1);
   }
 
-  std::vector<int32_t> words_;
+  std::unique_ptr<int32_t[]> workspace_;
+  size_t workspace_words_ = 0;
   std::vector<Entry> entries_ = std::vector<Entry>(kSlots);
 };
 

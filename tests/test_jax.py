@@ -129,11 +129,25 @@ def test_wrong_dtype_or_rank_is_a_type_error(gpt2, data, lengths, message):
         jaxbpe.encode(gpt2, data, lengths)
 
 
-def test_negative_max_tokens_is_an_error(gpt2):
-    with pytest.raises(ValueError, match="max_tokens must be a non-negative int, got -1"):
-        jaxbpe.encode(gpt2, *jaxbpe.to_bytes_batch(["x"]), max_tokens=-1)
-
-
 def test_to_bytes_batch_rejects_a_text_longer_than_row_len():
     with pytest.raises(ValueError, match="text 1 has 5 bytes, more than row_len=4"):
         jaxbpe.to_bytes_batch(["abc", "abcde"], row_len=4)
+
+
+@pytest.mark.parametrize("max_tokens", [-1, 2.5, "8"])
+def test_max_tokens_must_be_a_non_negative_int(gpt2, max_tokens):
+    with pytest.raises(ValueError, match=f"max_tokens must be a non-negative int, got {max_tokens!r}"):
+        jaxbpe.encode(gpt2, *jaxbpe.to_bytes_batch(["x"]), max_tokens=max_tokens)
+
+
+@pytest.mark.parametrize("pad_id", [2**31, -(2**31) - 1])
+def test_pad_id_must_fit_in_int32(gpt2, pad_id):
+    with pytest.raises(ValueError, match=f"pad_id must fit in int32, got {pad_id}"):
+        jaxbpe.encode(gpt2, *jaxbpe.to_bytes_batch(["x"]), pad_id=pad_id)
+
+
+def test_rows_of_2_gib_or_more_are_refused(gpt2):
+    data = jax.ShapeDtypeStruct((1, 2**31), jnp.uint8)
+    lengths = jax.ShapeDtypeStruct((1,), jnp.int32)
+    with pytest.raises(ValueError, match="rows of 2147483648 bytes exceed the int32 lengths"):
+        jax.eval_shape(lambda d, n: jaxbpe.encode(gpt2, d, n, max_tokens=1), data, lengths)

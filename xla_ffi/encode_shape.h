@@ -17,10 +17,6 @@ enum EncodeStatus : int32_t {
   kTruncated = 2,      // the row has more than max_tokens tokens; the rest were dropped
 };
 
-// Rows are at most this long: token counts are int32, and the merge code indexes a
-// piece with int32.
-constexpr int64_t kMaxRowBytes = INT32_MAX;
-
 // The bytes of a row that are encoded: its length clamped to [0, row_len].
 JAXBPE_HD int64_t clamped_length(int32_t length, int64_t row_len) {
   return length < 0 ? 0 : length > row_len ? row_len : length;
@@ -46,7 +42,7 @@ inline xla::ffi::Error encode_shape(const xla::ffi::Buffer<xla::ffi::U8>& data,
   using xla::ffi::Error;
   if (data.dimensions().size() < 1) return Error::InvalidArgument("data must have a row dimension");
   const int64_t row_len = data.dimensions().back();
-  if (row_len > kMaxRowBytes)
+  if (row_len > kMaxTextBytes)
     return Error::InvalidArgument("jaxbpe_encode: rows of " + std::to_string(row_len) +
                                   " bytes exceed the int32 lengths jaxbpe uses");
   const int64_t rows = row_len ? int64_t(data.element_count()) / row_len : int64_t(lengths.element_count());

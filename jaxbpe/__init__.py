@@ -5,11 +5,12 @@ from __future__ import annotations
 import functools
 
 from .core import Encoding
-from .ops import encode, to_bytes_batch
+from .ops import EncodeStatus, encode, to_bytes_batch
 from .registry import KNOWN_ENCODINGS, known_encoding, rank_file_bytes
 from .vocab import VocabularyError, parse_tiktoken_bpe
 
 __all__ = [
+    "EncodeStatus",
     "Encoding",
     "VocabularyError",
     "encode",

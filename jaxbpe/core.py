@@ -41,13 +41,19 @@ class Encoding:
         self.pattern = pattern_family(pattern)
         self._special_tokens = dict(special_tokens or {})
         n = len(mergeable_ranks)
+        if n == 0:
+            raise VocabularyError(f"{name}: no tokens")
         by_rank = sorted(mergeable_ranks.items(), key=lambda kv: kv[1])
         if by_rank[0][1] != 0 or by_rank[-1][1] != n - 1:
             raise VocabularyError(
                 f"{name}: ranks must be 0..{n - 1} without gaps or duplicates "
-                f"(found {by_rank[0][1]}..{by_rank[-1][1]})"
+                f"(found {by_rank[0][1]}..{by_rank[-1][1]}{_first_duplicate_rank(by_rank)})"
             )
+        seen_ids: dict[int, str] = {}
         for token, rank in self._special_tokens.items():
+            if rank in seen_ids:
+                raise VocabularyError(f"{name}: special tokens {seen_ids[rank]!r} and {token!r} both have id {rank}")
+            seen_ids[rank] = token
             if rank < n:
                 raise VocabularyError(f"{name}: special token {token!r} has id {rank}, which is an ordinary token's rank")
             if token.encode() in mergeable_ranks:
@@ -238,6 +244,14 @@ class _Static:
 jax.tree_util.register_pytree_node_class(Encoding)
 
 _NO_SPECIALS = np.zeros(0, dtype=np.uint8)
+
+
+def _first_duplicate_rank(by_rank: list[tuple[bytes, int]]) -> str:
+    """', rank R is given to both A and B' for the first rank given twice, or ''."""
+    for (a, ra), (b, rb) in zip(by_rank, by_rank[1:]):
+        if ra == rb:
+            return f"; rank {ra} is given to both {a!r} and {b!r}"
+    return ""
 
 
 def _utf8(text: str) -> bytes:

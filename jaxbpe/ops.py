@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 
 import jax
@@ -24,6 +25,18 @@ if _native_cuda is not None:
         jax.ffi.register_ffi_target(_name, _capsule, platform="CUDA")
 
 
+class EncodeStatus(enum.IntFlag):
+    """Bits of the per-row status that `encode(..., return_status=True)` returns."""
+
+    OK = 0
+    LENGTH_CLAMPED = 1  # the row's length was outside [0, L] (inside jit) and was clamped
+    TRUNCATED = 2  # the row has more than max_tokens tokens; those past it were dropped
+
+
+# Rows are at most this many bytes: lengths and token counts are int32.
+MAX_ROW_BYTES = 2**31 - 1
+
+
 def encode(
     enc: Encoding,
     data: jax.Array,
@@ -32,7 +45,8 @@ def encode(
     max_tokens: int | None = None,
     pad_id: int = -1,
     allowed_special: AllowedSpecial = frozenset(),
-) -> tuple[jax.Array, jax.Array]:
+    return_status: bool = False,
+) -> tuple[jax.Array, jax.Array] | tuple[jax.Array, jax.Array, jax.Array]:
     """Tokenizes a batch of byte rows inside or outside `jax.jit`.
 
     Args:
@@ -40,21 +54,28 @@ def encode(
       data: uint8[B, L], row b holding its text's UTF-8 bytes in data[b, :lengths[b]].
         Any bytes are accepted: invalid UTF-8 bytes are tokenized as their single bytes
         and decode back unchanged.
-      lengths: int32[B]. Inside jit a length outside [0, L] cannot raise; it is clamped.
+      lengths: int32[B]. A length outside [0, L] raises ValueError when lengths are
+        concrete; inside jit it cannot, so it is clamped and the row's status says so.
       max_tokens: static width of the result; default L, which always suffices.
       pad_id: fills the result past each row's tokens.
       allowed_special: special tokens (static) encoded as their ids; any other special
         token text is encoded as ordinary text, like `Encoding.encode_ordinary`.
+      return_status: also return each row's `EncodeStatus` bits.
 
     Returns:
       tokens: int32[B, max_tokens], padded with pad_id.
       counts: int32[B], each row's full token count, even where it exceeds max_tokens.
+      status (only with return_status): int32[B], `EncodeStatus` bits per row.
     """
     # Check dtypes before jnp.asarray, which would quietly narrow int64 to int32.
     if np.dtype(data.dtype) != np.uint8 or np.ndim(data) != 2:
         raise TypeError(f"data must be uint8[batch, length], got {data.dtype}{list(np.shape(data))}")
     if np.dtype(lengths.dtype) != np.int32 or np.shape(lengths) != np.shape(data)[:1]:
         raise TypeError(f"lengths must be int32[{np.shape(data)[0]}], got {lengths.dtype}{list(np.shape(lengths))}")
+    if np.shape(data)[1] > MAX_ROW_BYTES:
+        raise ValueError(f"rows of {np.shape(data)[1]} bytes exceed the int32 lengths jaxbpe uses")
+    if not isinstance(lengths, jax.core.Tracer):
+        _check_lengths(np.asarray(lengths), np.shape(data)[1])
     data, lengths = jnp.asarray(data), jnp.asarray(lengths)
     if max_tokens is None:
         max_tokens = data.shape[1]
@@ -69,11 +90,12 @@ def encode(
         (
             jax.ShapeDtypeStruct((batch, int(max_tokens)), jnp.int32),
             jax.ShapeDtypeStruct((batch,), jnp.int32),
+            jax.ShapeDtypeStruct((batch,), jnp.int32),
         ),
         vmap_method="expand_dims",
     )
     specials = enc._specials_blob(enc._resolve_allowed(allowed_special))
-    return call(
+    tokens, counts, status = call(
         enc.tables,
         specials,
         data,
@@ -81,6 +103,14 @@ def encode(
         pattern=np.int32(pattern_id(enc.pattern)),
         pad_id=np.int32(pad_id),
     )
+    return (tokens, counts, status) if return_status else (tokens, counts)
+
+
+def _check_lengths(lengths: np.ndarray, row_len: int) -> None:
+    """Concrete lengths can raise, so a bad one is an error rather than clamped."""
+    bad = np.flatnonzero((lengths < 0) | (lengths > row_len))
+    if bad.size:
+        raise ValueError(f"lengths[{bad[0]}] = {lengths[bad[0]]} is outside [0, {row_len}], the row's bytes")
 
 
 def _check_backend(data: jax.Array) -> None:

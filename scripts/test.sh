@@ -6,3 +6,9 @@ scripts/setup.sh
 # -P: import the installed jaxbpe (with its compiled extension), not the source folder.
 .venv/bin/python -P -m jaxbpe fetch gpt2 cl100k_base o200k_base
 .venv/bin/python -P -m pytest -q -p no:cacheprovider tests "$@"
+# The same tests against an ASan+UBSan build of the extension (about 2-3 minutes);
+# JAXBPE_SKIP_SANITIZE=1 skips it.
+if [ -z "${JAXBPE_SKIP_SANITIZE:-}" ]; then
+  echo "--- sanitizer run (scripts/sanitize.sh) ---"
+  scripts/sanitize.sh
+fi

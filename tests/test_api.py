@@ -96,3 +96,14 @@ def test_unknown_encoding_name_is_an_error():
 
 def test_get_encoding_returns_one_object_per_name():
     assert jaxbpe.get_encoding("gpt2") is jaxbpe.get_encoding("gpt2")
+
+
+def test_decoding_non_integer_ids_is_a_type_error(enc):
+    with pytest.raises(TypeError, match="token ids must be integers, got float64"):
+        enc.decode([1.5, 2.0])
+
+
+def test_text_beyond_2_gib_is_refused_not_overflowed(enc):
+    huge = bytes(2**31)  # zero pages, never touched: the size is refused first
+    with pytest.raises(ValueError, match="the text has 2147483648 bytes; jaxbpe encodes at most 2\\^31-1"):
+        enc.encode_to_numpy(huge)

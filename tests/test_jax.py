@@ -51,10 +51,52 @@ def test_max_tokens_truncates_but_counts_every_token(gpt2):
     assert np.asarray(tokens)[0].tolist() == gpt2.encode(text)[:3]
 
 
-def test_lengths_outside_the_row_are_clamped(gpt2):
-    data, lengths = jaxbpe.to_bytes_batch(["abc def", "xyz"])
-    tokens, counts = jaxbpe.encode(gpt2, data, np.array([-5, 1000], dtype=np.int32))
-    assert rows(tokens, counts) == [[], gpt2.encode("xyz\0\0\0\0")]
+def test_inside_jit_lengths_outside_the_row_are_clamped_and_flagged(gpt2):
+    data, _ = jaxbpe.to_bytes_batch(["abc def", "xyz", "ok"])
+    lengths = np.array([-5, 1000, 2], dtype=np.int32)
+    tokens, counts, status = jax.jit(jaxbpe.encode, static_argnames="return_status")(
+        gpt2, data, lengths, return_status=True
+    )
+    assert rows(tokens, counts) == [[], gpt2.encode("xyz\0\0\0\0"), gpt2.encode("ok")]
+    clamped = jaxbpe.EncodeStatus.LENGTH_CLAMPED
+    assert np.asarray(status).tolist() == [clamped, clamped, jaxbpe.EncodeStatus.OK]
+
+
+@pytest.mark.parametrize("bad, index", [([-1, 3], 0), ([3, 8], 1)])
+def test_outside_jit_a_length_outside_the_row_is_a_value_error(gpt2, bad, index):
+    data, _ = jaxbpe.to_bytes_batch(["abc def", "xyz"])
+    lengths = np.array(bad, dtype=np.int32)
+    with pytest.raises(ValueError, match=rf"lengths\[{index}\] = {bad[index]} is outside \[0, 7\]"):
+        jaxbpe.encode(gpt2, data, lengths)
+
+
+def test_status_flags_rows_truncated_by_max_tokens(gpt2):
+    texts = ["one two three four", "one two", ""]
+    data, lengths = jaxbpe.to_bytes_batch(texts)
+    tokens, counts, status = jaxbpe.encode(gpt2, data, lengths, max_tokens=2, return_status=True)
+    assert [len(gpt2.encode(t)) for t in texts] == [4, 2, 0]
+    assert np.asarray(status).tolist() == [jaxbpe.EncodeStatus.TRUNCATED, 0, 0]
+
+
+def test_return_status_leaves_tokens_and_counts_unchanged(gpt2):
+    data, lengths = jaxbpe.to_bytes_batch(["same result", "with or without status"])
+    with_status = jaxbpe.encode(gpt2, data, lengths, max_tokens=3, return_status=True)
+    without = jaxbpe.encode(gpt2, data, lengths, max_tokens=3)
+    assert len(without) == 2 and len(with_status) == 3
+    for a, b in zip(without, with_status[:2]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_status_under_vmap(gpt2):
+    data, _ = jaxbpe.to_bytes_batch(["abc def", "xyz"])
+    data = np.stack([data, data])
+    lengths = np.array([[7, 99], [-1, 3]], dtype=np.int32)
+    encode = jax.vmap(lambda d, n: jaxbpe.encode(gpt2, d, n, max_tokens=1, return_status=True))
+    _, counts, status = encode(data, lengths)
+    S = jaxbpe.EncodeStatus
+    assert [len(gpt2.encode(t)) for t in ["abc def", "xyz\0\0\0\0", "", "xyz"]] == [2, 6, 0, 2]
+    assert np.asarray(counts).tolist() == [[2, 6], [0, 2]]
+    assert np.asarray(status).tolist() == [[S.TRUNCATED, S.LENGTH_CLAMPED | S.TRUNCATED], [S.LENGTH_CLAMPED, S.TRUNCATED]]
 
 
 def test_invalid_utf8_bytes_round_trip(gpt2):
@@ -87,11 +129,25 @@ def test_wrong_dtype_or_rank_is_a_type_error(gpt2, data, lengths, message):
         jaxbpe.encode(gpt2, data, lengths)
 
 
-def test_negative_max_tokens_is_an_error(gpt2):
-    with pytest.raises(ValueError, match="max_tokens must be a non-negative int, got -1"):
-        jaxbpe.encode(gpt2, *jaxbpe.to_bytes_batch(["x"]), max_tokens=-1)
-
-
 def test_to_bytes_batch_rejects_a_text_longer_than_row_len():
     with pytest.raises(ValueError, match="text 1 has 5 bytes, more than row_len=4"):
         jaxbpe.to_bytes_batch(["abc", "abcde"], row_len=4)
+
+
+@pytest.mark.parametrize("max_tokens", [-1, 2.5, "8"])
+def test_max_tokens_must_be_a_non_negative_int(gpt2, max_tokens):
+    with pytest.raises(ValueError, match=f"max_tokens must be a non-negative int, got {max_tokens!r}"):
+        jaxbpe.encode(gpt2, *jaxbpe.to_bytes_batch(["x"]), max_tokens=max_tokens)
+
+
+@pytest.mark.parametrize("pad_id", [2**31, -(2**31) - 1])
+def test_pad_id_must_fit_in_int32(gpt2, pad_id):
+    with pytest.raises(ValueError, match=f"pad_id must fit in int32, got {pad_id}"):
+        jaxbpe.encode(gpt2, *jaxbpe.to_bytes_batch(["x"]), pad_id=pad_id)
+
+
+def test_rows_of_2_gib_or_more_are_refused(gpt2):
+    data = jax.ShapeDtypeStruct((1, 2**31), jnp.uint8)
+    lengths = jax.ShapeDtypeStruct((1,), jnp.int32)
+    with pytest.raises(ValueError, match="rows of 2147483648 bytes exceed the int32 lengths"):
+        jax.eval_shape(lambda d, n: jaxbpe.encode(gpt2, d, n, max_tokens=1), data, lengths)

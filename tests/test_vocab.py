@@ -144,3 +144,65 @@ def test_hf_tokenizer_json_with_unsupported_model_is_an_error(tmp_path):
     path.write_text(json.dumps({"model": {"type": "WordPiece", "vocab": {}}}), encoding="utf-8")
     with pytest.raises(VocabularyError, match="is not BPE"):
         jaxbpe.Encoding.from_hf_tokenizer_json(path)
+
+
+def test_wrong_expected_hash_is_an_error(tmp_path, r50k_bytes):
+    path = tmp_path / "r50k.tiktoken"
+    path.write_bytes(r50k_bytes)
+    with pytest.raises(VocabularyError, match=f"r50k.tiktoken: sha256 {R50K.sha256} does not match the expected 0000"):
+        jaxbpe.Encoding.from_tiktoken_file(path, pattern="r50k", expected_hash="0" * 64)
+
+
+def test_truncated_gzip_file_is_an_error(tmp_path, r50k_bytes):
+    path = tmp_path / "r50k.tiktoken.gz"
+    path.write_bytes(gzip.compress(r50k_bytes)[:1000])
+    with pytest.raises(VocabularyError, match="r50k.tiktoken.gz: not a valid gzip file"):
+        jaxbpe.Encoding.from_tiktoken_file(path, pattern="r50k")
+
+
+def test_known_file_absent_without_fetching_says_how_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("JAXBPE_VOCAB_DIR", str(tmp_path))
+    monkeypatch.setenv("JAXBPE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
+    with pytest.raises(VocabularyError, match=r"r50k_base.tiktoken not found .*python -m jaxbpe fetch"):
+        registry.rank_file_bytes(R50K, fetch=False)
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        (b"YWI= 1 2", r"bad.tiktoken:3: expected 'base64-token rank', got b'YWI= 1 2'"),
+        (b"YWI= x", r"bad.tiktoken:3: malformed line b'YWI= x'"),
+        (b"YWI= -4", r"bad.tiktoken:3: negative rank -4"),
+        (b"YQ== 7", r"bad.tiktoken:3: duplicate token b'a'"),
+    ],
+)
+def test_each_kind_of_bad_line_is_reported_with_its_line_number(tmp_path, line, message):
+    path = tmp_path / "bad.tiktoken"
+    path.write_bytes(b"YQ== 0\nYg== 1\n" + line + b"\n")
+    with pytest.raises(VocabularyError, match=message):
+        jaxbpe.Encoding.from_tiktoken_file(path, pattern="r50k")
+
+
+def test_duplicate_rank_in_a_rank_dictionary_is_named():
+    ranks = {bytes([b]): b for b in range(256)} | {b"ab": 3}
+    with pytest.raises(VocabularyError, match=r"rank 3 is given to both b'\\x03' and b'ab'"):
+        jaxbpe.Encoding("dup", pattern="r50k", mergeable_ranks=ranks)
+
+
+def test_empty_vocabulary_is_rejected():
+    with pytest.raises(VocabularyError, match="empty: no tokens"):
+        jaxbpe.Encoding("empty", pattern="r50k", mergeable_ranks={})
+
+
+def test_special_token_whose_text_is_an_ordinary_token_is_rejected():
+    ranks = {bytes([b]): b for b in range(256)}
+    with pytest.raises(VocabularyError, match="special token 'x' is also an ordinary token"):
+        jaxbpe.Encoding("clash", pattern="r50k", mergeable_ranks=ranks, special_tokens={"x": 256})
+
+
+def test_two_special_tokens_with_one_id_are_rejected():
+    ranks = {bytes([b]): b for b in range(256)}
+    specials = {"<|a|>": 300, "<|b|>": 300}
+    with pytest.raises(VocabularyError, match=r"special tokens '<\|a\|>' and '<\|b\|>' both have id 300"):
+        jaxbpe.Encoding("clash", pattern="r50k", mergeable_ranks=ranks, special_tokens=specials)

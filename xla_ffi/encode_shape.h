@@ -1,31 +1,54 @@
-// The operand layout that both `jaxbpe_encode` handlers (CPU and CUDA) accept.
+// The operand layout that both `jaxbpe_encode` handlers (CPU and CUDA) accept, and the
+// per-row status they report.
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "jaxbpe/pretokenize.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace jaxbpe {
 
+// Bits of the status result, one int32 per row (jaxbpe.EncodeStatus in Python). Inside
+// jit a bad length cannot raise, so the handlers repair it and say so here.
+enum EncodeStatus : int32_t {
+  kLengthClamped = 1,  // the row's length was outside [0, row_len] and was clamped
+  kTruncated = 2,      // the row has more than max_tokens tokens; the rest were dropped
+};
+
+// The bytes of a row that are encoded: its length clamped to [0, row_len].
+JAXBPE_HD int64_t clamped_length(int32_t length, int64_t row_len) {
+  return length < 0 ? 0 : length > row_len ? row_len : length;
+}
+
+JAXBPE_HD int32_t row_status(int32_t length, int64_t row_len, int64_t count, int64_t max_tokens) {
+  return (length < 0 || length > row_len ? kLengthClamped : 0) | (count > max_tokens ? kTruncated : 0);
+}
+
 struct EncodeShape {
   int64_t rows, row_len, max_tokens;
 };
 
 // Leading dimensions of `data` are rows (vmap adds more of them) and the last one is
-// bytes per row; lengths and counts hold one value per row, tokens max_tokens per row.
+// bytes per row; lengths, counts and status hold one value per row, tokens max_tokens
+// per row.
 inline xla::ffi::Error encode_shape(const xla::ffi::Buffer<xla::ffi::U8>& data,
                                     const xla::ffi::Buffer<xla::ffi::S32>& lengths,
                                     const xla::ffi::Buffer<xla::ffi::S32>& tokens,
-                                    const xla::ffi::Buffer<xla::ffi::S32>& counts, int32_t pattern,
+                                    const xla::ffi::Buffer<xla::ffi::S32>& counts,
+                                    const xla::ffi::Buffer<xla::ffi::S32>& status, int32_t pattern,
                                     EncodeShape* out) {
   using xla::ffi::Error;
   if (data.dimensions().size() < 1) return Error::InvalidArgument("data must have a row dimension");
   const int64_t row_len = data.dimensions().back();
+  if (row_len > kMaxTextBytes)
+    return Error::InvalidArgument("jaxbpe_encode: rows of " + std::to_string(row_len) +
+                                  " bytes exceed the int32 lengths jaxbpe uses");
   const int64_t rows = row_len ? int64_t(data.element_count()) / row_len : int64_t(lengths.element_count());
   const int64_t max_tokens = rows ? int64_t(tokens.element_count()) / rows : 0;
   if (int64_t(lengths.element_count()) != rows || int64_t(counts.element_count()) != rows ||
-      int64_t(tokens.element_count()) != rows * max_tokens)
+      int64_t(status.element_count()) != rows || int64_t(tokens.element_count()) != rows * max_tokens)
     return Error::InvalidArgument("jaxbpe_encode: operand shapes do not agree");
   if (pattern < 0 || pattern > int32_t(Pattern::kO200k))
     return Error::InvalidArgument("jaxbpe_encode: unknown pattern");

@@ -19,9 +19,10 @@ constexpr int64_t kParallelBytes = 1 << 20;
 ffi::Error EncodeCpuImpl(ffi::Buffer<ffi::U8> tables, ffi::Buffer<ffi::U8> specials,
                          ffi::Buffer<ffi::U8> data, ffi::Buffer<ffi::S32> lengths,
                          ffi::ResultBuffer<ffi::S32> tokens, ffi::ResultBuffer<ffi::S32> counts,
-                         int32_t pattern, int32_t pad_id) {
+                         ffi::ResultBuffer<ffi::S32> status, int32_t pattern, int32_t pad_id) {
   EncodeShape shape;
-  if (ffi::Error err = encode_shape(data, lengths, *tokens, *counts, pattern, &shape); err.failure())
+  if (ffi::Error err = encode_shape(data, lengths, *tokens, *counts, *status, pattern, &shape);
+      err.failure())
     return err;
   const auto [rows, row_len, max_tokens] = shape;
 
@@ -39,11 +40,12 @@ ffi::Error EncodeCpuImpl(ffi::Buffer<ffi::U8> tables, ffi::Buffer<ffi::U8> speci
   const int32_t* len = lengths.typed_data();
   int32_t* out = tokens->typed_data();
   int32_t* count_out = counts->typed_data();
+  int32_t* status_out = status->typed_data();
   auto encode_rows = [&](int64_t first, int64_t last) {
     HostWork work;
     for (int64_t r = first; r < last; ++r) {
       // Lengths outside [0, row_len] are clamped: data cannot raise inside jit.
-      const int64_t n = std::clamp<int64_t>(len[r], 0, row_len);
+      const int64_t n = clamped_length(len[r], row_len);
       int32_t* row = out + r * max_tokens;
       int64_t count = 0;
       auto emit = [&](int32_t id) {
@@ -53,6 +55,7 @@ ffi::Error EncodeCpuImpl(ffi::Buffer<ffi::U8> tables, ffi::Buffer<ffi::U8> speci
       enc.encode(in + r * row_len, n, work, emit);
       std::fill(row + std::min(count, max_tokens), row + max_tokens, pad_id);
       count_out[r] = int32_t(count);  // count <= n < 2^31
+      status_out[r] = row_status(len[r], row_len, count, max_tokens);
     }
   };
 
@@ -80,5 +83,6 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxbpeEncodeCpu, jaxbpe::EncodeCpuImpl,
                                   .Arg<ffi::Buffer<ffi::S32>>()  // lengths [...]
                                   .Ret<ffi::Buffer<ffi::S32>>()  // tokens [..., max_tokens]
                                   .Ret<ffi::Buffer<ffi::S32>>()  // counts [...]
+                                  .Ret<ffi::Buffer<ffi::S32>>()  // status [...] (EncodeStatus bits)
                                   .Attr<int32_t>("pattern")
                                   .Attr<int32_t>("pad_id"));

@@ -44,6 +44,7 @@ struct EncodeArgs {
   int64_t rows, row_len, max_tokens;
   int32_t* tokens;
   int32_t* counts;
+  int32_t* status;
   int32_t* work;  // long_piece_workspace(row_len) words per row
   Pattern pattern;
   int32_t pad_id;
@@ -63,10 +64,10 @@ __global__ void EncodeRowsKernel(EncodeArgs a) {
     // Malformed tables: an empty row and a count of -1 say so without a device trap.
     for (int64_t i = 0; i < a.max_tokens; ++i) row[i] = a.pad_id;
     a.counts[r] = -1;
+    a.status[r] = 0;
     return;
   }
-  const int64_t len = a.lengths[r];
-  const int64_t n = len < 0 ? 0 : len > a.row_len ? a.row_len : len;  // clamped, as on the CPU
+  const int64_t n = clamped_length(a.lengths[r], a.row_len);  // data cannot raise inside jit
   SpanWork work{a.work + r * long_piece_workspace(a.row_len)};
   int64_t count = 0;
   auto emit = [&](int32_t id) {
@@ -76,15 +77,17 @@ __global__ void EncodeRowsKernel(EncodeArgs a) {
   enc.encode(a.data + r * a.row_len, n, work, emit);
   for (int64_t i = count; i < a.max_tokens; ++i) row[i] = a.pad_id;
   a.counts[r] = int32_t(count);
+  a.status[r] = row_status(a.lengths[r], a.row_len, count, a.max_tokens);
 }
 
 ffi::Error EncodeCudaImpl(cudaStream_t stream, ffi::ScratchAllocator scratch,
                           ffi::Buffer<ffi::U8> tables, ffi::Buffer<ffi::U8> specials,
                           ffi::Buffer<ffi::U8> data, ffi::Buffer<ffi::S32> lengths,
                           ffi::ResultBuffer<ffi::S32> tokens, ffi::ResultBuffer<ffi::S32> counts,
-                          int32_t pattern, int32_t pad_id) {
+                          ffi::ResultBuffer<ffi::S32> status, int32_t pattern, int32_t pad_id) {
   EncodeShape shape;
-  if (ffi::Error err = encode_shape(data, lengths, *tokens, *counts, pattern, &shape); err.failure())
+  if (ffi::Error err = encode_shape(data, lengths, *tokens, *counts, *status, pattern, &shape);
+      err.failure())
     return err;
   EncodeArgs a;
   a.rows = shape.rows;
@@ -103,6 +106,7 @@ ffi::Error EncodeCudaImpl(cudaStream_t stream, ffi::ScratchAllocator scratch,
   a.lengths = lengths.typed_data();
   a.tokens = tokens->typed_data();
   a.counts = counts->typed_data();
+  a.status = status->typed_data();
   a.work = static_cast<int32_t*>(*work);
   a.pattern = Pattern(pattern);
   a.pad_id = pad_id;
@@ -126,5 +130,6 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxbpeEncodeCuda, jaxbpe::EncodeCudaImpl,
                                   .Arg<ffi::Buffer<ffi::S32>>()  // lengths [...]
                                   .Ret<ffi::Buffer<ffi::S32>>()  // tokens [..., max_tokens]
                                   .Ret<ffi::Buffer<ffi::S32>>()  // counts [...]
+                                  .Ret<ffi::Buffer<ffi::S32>>()  // status [...] (EncodeStatus bits)
                                   .Attr<int32_t>("pattern")
                                   .Attr<int32_t>("pad_id"));

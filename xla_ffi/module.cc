@@ -23,6 +23,14 @@ using Array1D = nb::ndarray<nb::numpy, T, nb::ndim<1>>;
 template <typename T>
 using Input1D = nb::ndarray<const T, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
 
+// A text's bytes, refused with ValueError beyond what the core can count.
+std::pair<const uint8_t*, int64_t> checked_text(const nb::bytes& text, const char* what) {
+  if (text.size() > size_t(kMaxTextBytes))
+    throw std::invalid_argument(std::string(what) + " has " + std::to_string(text.size()) +
+                                " bytes; jaxbpe encodes at most 2^31-1 bytes at once");
+  return {reinterpret_cast<const uint8_t*>(text.c_str()), int64_t(text.size())};
+}
+
 template <typename T>
 Array1D<T> to_numpy(std::vector<T>&& v) {
   auto* owned = new std::vector<T>(std::move(v));
@@ -57,12 +65,12 @@ class HostEncoder {
 
   Array1D<int32_t> encode(nb::bytes text, Input1D<uint8_t> specials) const {
     const Specials sp = checked_specials(specials.data(), int64_t(specials.size()));
+    const auto [s, n] = checked_text(text, "the text");
     std::vector<int32_t> ids;
     {
       nb::gil_scoped_release release;
       HostWork& work = thread_work();
-      ids = encode_bytes(reinterpret_cast<const uint8_t*>(text.c_str()), int64_t(text.size()),
-                         sp, work);
+      ids = encode_bytes(s, n, sp, work);
       work.shrink_workspace();
     }
     return to_numpy(std::move(ids));
@@ -71,6 +79,8 @@ class HostEncoder {
   std::vector<Array1D<int32_t>> encode_batch(std::vector<nb::bytes> texts,
                                              Input1D<uint8_t> specials, int num_threads) const {
     const Specials sp = checked_specials(specials.data(), int64_t(specials.size()));
+    for (size_t i = 0; i < texts.size(); ++i)
+      checked_text(texts[i], ("text " + std::to_string(i)).c_str());
     std::vector<std::vector<int32_t>> results(texts.size());
     {
       nb::gil_scoped_release release;

@@ -14,6 +14,10 @@
 
 namespace jaxbpe {
 
+// The longest text (row) the core encodes: token counts and the merge code's indices
+// into a piece are int32. Callers refuse longer ones.
+constexpr int64_t kMaxTextBytes = INT32_MAX;
+
 // Little-endian load of up to 8 bytes; the shift loop compiles to one load on x86.
 JAXBPE_HD uint64_t load_le(const uint8_t* p, int n) {
   uint64_t v = 0;

@@ -6,15 +6,18 @@ import functools
 
 from .core import Encoding
 from .ops import encode, to_bytes_batch
+from .pack import Packed, pack
 from .registry import KNOWN_ENCODINGS, known_encoding, rank_file_bytes
 from .vocab import VocabularyError, parse_tiktoken_bpe
 
 __all__ = [
     "Encoding",
     "VocabularyError",
+    "Packed",
     "encode",
     "get_encoding",
     "list_encoding_names",
+    "pack",
     "to_bytes_batch",
 ]
 

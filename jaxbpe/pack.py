@@ -8,6 +8,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import sharding
+
 
 class Packed(NamedTuple):
     """Training sequences, each int32/bool[num_sequences, seq_len] except `dropped`."""
@@ -42,7 +44,9 @@ def pack(
     With `groups` > 1 the batch and the sequences are split into that many contiguous,
     equal groups (group g packs batch rows [g*B/groups, (g+1)*B/groups) into sequences
     [g*S/groups, (g+1)*S/groups)) that never exchange tokens, so a batch sharded over
-    `groups` devices packs on each device without cross-device traffic.
+    `groups` devices packs on each device without cross-device traffic. A batch sharded
+    over explicit mesh axes (see `jaxbpe.sharding`) is packed shard by shard, so groups
+    must then be a multiple of the number of shards, and the results stay sharded.
 
     Args:
       tokens: int32[B, T] token ids.
@@ -80,15 +84,26 @@ def pack(
     for arg, value in (("eot_id", eot_id), ("pad_id", pad_id)):
         if not isinstance(value, (int, np.integer)) or not -(2**31) <= value < 2**31:
             raise ValueError(f"{arg} must be an int32, got {value!r}")
-    pack_group = jax.vmap(
-        lambda t, c: _pack_group(t, c, num_sequences // groups, seq_len, eot_id, pad_id),
-    )
-    packed = pack_group(
-        jnp.asarray(tokens, jnp.int32).reshape(groups, batch // groups, -1),
-        jnp.asarray(counts, jnp.int32).reshape(groups, -1),
-    )
-    rows = lambda x: x.reshape(num_sequences, seq_len)  # noqa: E731
-    return Packed(*map(rows, packed[:4]), packed.dropped)
+    tokens, counts = jnp.asarray(tokens, jnp.int32), jnp.asarray(counts, jnp.int32)
+    # A batch sharded over explicit mesh axes packs shard by shard (see sharding.py).
+    axes = sharding.batch_axes(tokens)
+    shards = sharding.shards(axes)
+    if groups % shards:
+        raise ValueError(f"groups={groups} must be a multiple of the {shards} shards of the batch (axes {axes})")
+
+    def pack_groups(tokens, counts):
+        local_groups = groups // shards
+        pack_group = jax.vmap(
+            lambda t, c: _pack_group(t, c, num_sequences // groups, seq_len, eot_id, pad_id),
+        )
+        packed = pack_group(
+            tokens.reshape(local_groups, tokens.shape[0] // local_groups, -1),
+            counts.reshape(local_groups, -1),
+        )
+        rows = lambda x: x.reshape(-1, seq_len)  # noqa: E731
+        return Packed(*map(rows, packed[:4]), packed.dropped)
+
+    return sharding.map_over_batch(pack_groups, axes, (), (tokens, counts))
 
 
 def _pack_group(tokens, counts, num_sequences, seq_len, eot_id, pad_id) -> Packed:

@@ -51,8 +51,9 @@ def timed(label: str, fn, *args):
     return result, t1 - t0, t2 - t1
 
 
-def tiktoken_seconds(name: str, text: str, expected_count: int) -> float | None:
-    """tiktoken's time for the same document, built from the rank file jaxbpe verified."""
+def tiktoken_seconds(name: str, text: str, count: int, tail: np.ndarray) -> float | None:
+    """tiktoken's time for the same document (built from the rank file jaxbpe verified);
+    checks that it gives the same token count and the same last tokens as jaxbpe."""
     try:
         import tiktoken
     except ImportError:
@@ -64,9 +65,10 @@ def tiktoken_seconds(name: str, text: str, expected_count: int) -> float | None:
     pattern = PATTERNS[jaxbpe.get_encoding(name).pattern]
     ref = tiktoken.Encoding(name, pat_str=pattern, mergeable_ranks=ranks, special_tokens=known.special_tokens)
     start = time.perf_counter()
-    count = len(ref.encode_ordinary(text))
+    ids = ref.encode_ordinary(text)
     seconds = time.perf_counter() - start
-    print(f"tiktoken: {seconds:.3f} s, {count} tokens (same as jaxbpe: {count == expected_count})")
+    same = len(ids) == count and ids[len(ids) - len(tail) :] == tail.tolist()
+    print(f"tiktoken: {seconds:.3f} s, {len(ids):,} tokens (count and prompt tokens same as jaxbpe: {same})")
     return seconds
 
 
@@ -104,7 +106,11 @@ def main() -> None:
     data, length = jaxbpe.to_bytes_batch([document])
     (count, prompt, n_prompt), _, tokenize_s = timed(f"tokenize {len(document):,} bytes", tokenize, enc, data, length)
     print(f"  {int(count):,} tokens ({len(document) / tokenize_s / 2**20:.1f} MiB/s)")
-    tiktoken_s = tiktoken_seconds("gpt2", document.decode("utf-8", "replace"), int(count)) if not args.file else None
+    tail = np.asarray(prompt[: int(n_prompt)])
+    try:
+        tiktoken_s = tiktoken_seconds("gpt2", document.decode(), int(count), tail)
+    except UnicodeDecodeError:  # tiktoken takes text; jaxbpe tokenizes any bytes
+        tiktoken_s = None
 
     # 2. Prefill the KV cache with the prompt.
     head_width = cfg.width // cfg.heads

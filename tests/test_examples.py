@@ -39,7 +39,7 @@ def test_train_loop_tokenizes_packs_and_the_loss_falls():
 def test_long_context_inference_tokenizes_like_tiktoken_and_generates():
     out = run_example("long_context_inference.py", "--small", "--size", str(1 << 18), "--generate", "16", "--chunk", "8")
     assert "262,144 bytes" in out
-    assert "(same as jaxbpe: True)" in out, out
+    assert "(count and prompt tokens same as jaxbpe: True)" in out, out
     text = out.split(" generated text ")[1].split("\n", 1)[1].split("\n---")[0]
     assert text.strip(), out
     for stage in ("tokenize", "prefill", "generate"):

@@ -89,6 +89,22 @@ def main() -> None:
             print(f"step {step:4d}  loss {losses[-1]:.3f}  {rate:,.0f} tokens/s (tokenize+pack+train)", flush=True)
     print(f"loss {losses[0]:.3f} -> {losses[-1]:.3f} (mean of the last 5 steps {np.mean(losses[-5:]):.3f})")
 
+    # The tokenizer's share of a step: the same encode + pack alone, on the last batch.
+    tokenize_and_pack = jax.jit(
+        lambda enc, data, lengths: jaxbpe.pack(
+            *jaxbpe.encode(enc, data, lengths, max_tokens=data.shape[1]),
+            num_sequences=size["num_sequences"],
+            seq_len=size["seq_len"],
+            eot_id=enc.eot_token,
+        )
+    )
+    jax.block_until_ready(tokenize_and_pack(enc, *batch))
+    start = time.perf_counter()
+    for _ in range(10):
+        jax.block_until_ready(tokenize_and_pack(enc, *batch))
+    step_s = (time.perf_counter() - start) / 10
+    print(f"tokenize + pack alone: {step_s * 1e3:.2f} ms per step ({batch[0].size / step_s / 2**20:.1f} MiB/s of rows)")
+
 
 if __name__ == "__main__":
     main()

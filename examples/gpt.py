@@ -44,6 +44,11 @@ def init(key, cfg: Config) -> dict:
     return {"wte": normal((cfg.vocab, d)), "wpe": normal((cfg.context, d), 0.01), "h": blocks, "ln_f": ln()}
 
 
+def _embed(table, ids):
+    """table[ids], sharded like ids (which JAX's explicit sharding asks to be told)."""
+    return table.at[ids].get(out_sharding=jax.typeof(ids).sharding.update(spec=(*jax.typeof(ids).sharding.spec, None)))
+
+
 def _layer_norm(p, x):
     mean = x.mean(-1, keepdims=True)
     var = ((x - mean) ** 2).mean(-1, keepdims=True)
@@ -70,7 +75,7 @@ def forward(params, cfg: Config, tokens, positions, mask, cache=None, cache_inde
     float32[B, S, heads, head_width]) this step's keys and values are written at
     cache_index first; the updated cache is returned with the logits.
     """
-    x = params["wte"][tokens] + params["wpe"][positions]
+    x = _embed(params["wte"], tokens) + _embed(params["wpe"], positions)
     new_cache = []
     for i, block in enumerate(params["h"]):
         q, k, v = jnp.split(_linear(block["attn"]["c_attn"], _layer_norm(block["ln_1"], x)), 3, axis=-1)

@@ -19,8 +19,8 @@ sys.path.insert(0, str(ROOT / "examples"))
 import gpt  # noqa: E402
 
 
-def run_example(script: str, *args: str) -> str:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+def run_example(script: str, *args: str, **env_vars: str) -> str:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]), **env_vars)
     result = subprocess.run(
         [sys.executable, str(ROOT / "examples" / script), *args], env=env, capture_output=True, text=True, timeout=300
     )
@@ -34,6 +34,13 @@ def test_train_loop_tokenizes_packs_and_the_loss_falls():
     assert 10 < first < 11.5  # about ln(50257): an untrained model's loss
     assert last < first - 1.0, out
     assert re.search(r"[\d,]+ tokens/s", out), out
+
+
+def test_train_loop_is_data_parallel_over_several_devices():
+    out = run_example("train_loop.py", "--small", "--steps", "3", XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    assert out.startswith("2 cpu device(s)") and "per step 8 rows -> 16x64 tokens" in out, out
+    first, last = map(float, re.search(r"loss (\S+) -> (\S+)", out).groups())
+    assert 10 < first < 11.5 and last < first, out
 
 
 def test_long_context_inference_tokenizes_like_tiktoken_and_generates():

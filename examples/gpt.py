@@ -154,8 +154,15 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
     return tensors
 
 
-def load_safetensors(path: Path, heads: int = 12) -> tuple[dict, Config]:
-    """A GPT-2 checkpoint (Hugging Face `model.safetensors` of gpt2, gpt2-medium, ...)."""
+def load_safetensors(path: Path, heads: int | None = None) -> tuple[dict, Config]:
+    """A GPT-2 checkpoint (Hugging Face `model.safetensors` of gpt2, gpt2-medium, ...).
+
+    The checkpoint does not record the number of attention heads: `heads`, else
+    `n_head` of a config.json beside it, else 12 (gpt2's).
+    """
+    if heads is None:
+        config = Path(path).with_name("config.json")
+        heads = json.loads(config.read_text()).get("n_head", 12) if config.exists() else 12
     tensors = {name.removeprefix("transformer."): t for name, t in read_safetensors(path).items()}
     layers = 1 + max(int(name.split(".")[1]) for name in tensors if name.startswith("h."))
 

@@ -83,6 +83,7 @@ def main() -> None:
     parser.add_argument("--file", type=Path, help="the document (default: English man pages from this machine)")
     parser.add_argument("--size", type=int, default=1 << 20, help="bytes of the default document (1 MiB)")
     parser.add_argument("--checkpoint", type=Path, help="a GPT-2 model.safetensors (default: random weights)")
+    parser.add_argument("--heads", type=int, help="the checkpoint's attention heads (default: its config.json, or 12)")
     parser.add_argument("--small", action="store_true", help="a tiny random model, for a CPU")
     parser.add_argument("--generate", type=int, default=64, help="tokens to generate")
     parser.add_argument("--chunk", type=int, default=16, help="tokens per jitted generation call")
@@ -91,7 +92,7 @@ def main() -> None:
     document = args.file.read_bytes() if args.file else corpus.text("english", args.size).encode()
     enc = jaxbpe.get_encoding("gpt2")
     if args.checkpoint:
-        params, cfg = gpt.load_safetensors(args.checkpoint)
+        params, cfg = gpt.load_safetensors(args.checkpoint, args.heads)
     else:
         cfg = SIZES["small" if args.small else "full"]._replace(vocab=enc.n_vocab)
         params = gpt.init(jax.random.key(0), cfg)

@@ -70,8 +70,8 @@ def test_generation_with_the_kv_cache_equals_the_full_forward_pass():
     np.testing.assert_allclose(jnp.concatenate(stepped), full[0], rtol=1e-5, atol=1e-5)
 
 
-def test_load_safetensors_reads_a_gpt2_checkpoint(tmp_path):
-    cfg = gpt.Config(vocab=7, context=5, layers=2, heads=2, width=4)
+def write_gpt2_checkpoint(directory: Path, cfg: gpt.Config) -> tuple[dict, Path]:
+    """Random GPT-2 weights as a Hugging Face checkpoint: model.safetensors, config.json."""
     params = gpt.init(jax.random.key(0), cfg)
     tensors = {"wte.weight": params["wte"], "wpe.weight": params["wpe"], "h.0.attn.bias": jnp.ones((1, 1, 5, 5))}
     for i, block in enumerate(params["h"]):
@@ -84,10 +84,25 @@ def test_load_safetensors_reads_a_gpt2_checkpoint(tmp_path):
         header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [len(body), len(body) + len(raw)]}
         body += raw
     blob = json.dumps(header).encode()
-    (tmp_path / "model.safetensors").write_bytes(len(blob).to_bytes(8, "little") + blob + body)
+    (directory / "model.safetensors").write_bytes(len(blob).to_bytes(8, "little") + blob + body)
+    (directory / "config.json").write_text(json.dumps({"n_head": cfg.heads}))
+    return params, directory / "model.safetensors"
 
-    loaded, loaded_cfg = gpt.load_safetensors(tmp_path / "model.safetensors", heads=2)
+
+def test_load_safetensors_reads_a_gpt2_checkpoint(tmp_path):
+    cfg = gpt.Config(vocab=7, context=5, layers=2, heads=2, width=4)
+    params, path = write_gpt2_checkpoint(tmp_path, cfg)
+    loaded, loaded_cfg = gpt.load_safetensors(path)
     assert loaded_cfg == cfg
     assert jax.tree.structure(loaded) == jax.tree.structure(params)
     for got, want in zip(jax.tree.leaves(loaded), jax.tree.leaves(params)):
         np.testing.assert_array_equal(got, want)
+
+
+def test_long_context_inference_runs_a_gpt2_checkpoint(tmp_path):
+    _, path = write_gpt2_checkpoint(tmp_path, gpt.Config(vocab=50257, context=64, layers=1, heads=2, width=8))
+    out = run_example(
+        "long_context_inference.py", "--checkpoint", str(path), "--size", "20000", "--generate", "8", "--chunk", "8"
+    )
+    assert "1 layers, context 64" in out and "random weights" not in out, out
+    assert "prefill 56 tokens" in out, out

@@ -44,6 +44,11 @@ def init(key, cfg: Config) -> dict:
     return {"wte": normal((cfg.vocab, d)), "wpe": normal((cfg.context, d), 0.01), "h": blocks, "ln_f": ln()}
 
 
+def _embed(table, ids):
+    """table[ids], sharded like ids (which JAX's explicit sharding asks to be told)."""
+    return table.at[ids].get(out_sharding=jax.typeof(ids).sharding.update(spec=(*jax.typeof(ids).sharding.spec, None)))
+
+
 def _layer_norm(p, x):
     mean = x.mean(-1, keepdims=True)
     var = ((x - mean) ** 2).mean(-1, keepdims=True)
@@ -70,7 +75,7 @@ def forward(params, cfg: Config, tokens, positions, mask, cache=None, cache_inde
     float32[B, S, heads, head_width]) this step's keys and values are written at
     cache_index first; the updated cache is returned with the logits.
     """
-    x = params["wte"][tokens] + params["wpe"][positions]
+    x = _embed(params["wte"], tokens) + _embed(params["wpe"], positions)
     new_cache = []
     for i, block in enumerate(params["h"]):
         q, k, v = jnp.split(_linear(block["attn"]["c_attn"], _layer_norm(block["ln_1"], x)), 3, axis=-1)
@@ -149,8 +154,15 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
     return tensors
 
 
-def load_safetensors(path: Path, heads: int = 12) -> tuple[dict, Config]:
-    """A GPT-2 checkpoint (Hugging Face `model.safetensors` of gpt2, gpt2-medium, ...)."""
+def load_safetensors(path: Path, heads: int | None = None) -> tuple[dict, Config]:
+    """A GPT-2 checkpoint (Hugging Face `model.safetensors` of gpt2, gpt2-medium, ...).
+
+    The checkpoint does not record the number of attention heads: `heads`, else
+    `n_head` of a config.json beside it, else 12 (gpt2's).
+    """
+    if heads is None:
+        config = Path(path).with_name("config.json")
+        heads = json.loads(config.read_text()).get("n_head", 12) if config.exists() else 12
     tensors = {name.removeprefix("transformer."): t for name, t in read_safetensors(path).items()}
     layers = 1 + max(int(name.split(".")[1]) for name in tensors if name.startswith("h."))
 

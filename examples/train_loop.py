@@ -3,7 +3,9 @@ tokenize (jaxbpe.encode) → pack (jaxbpe.pack) → forward → loss → Adam up
 
 The text is the machine's English manual pages (benchmarks/corpus.py), cut into rows
 of --row-bytes bytes; the tokenizer runs on the same device as the model, inside the
-step, so the host only ever ships bytes.
+step, so the host only ever ships bytes. With several devices the step is data
+parallel: the rows are sharded over an explicit mesh axis and each device tokenizes,
+packs and trains on its own (jaxbpe runs per shard; only gradients are reduced).
 
     python examples/train_loop.py --small     # CPU, well under a minute
     python examples/train_loop.py             # a larger model, for a GPU
@@ -19,6 +21,8 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import AxisType, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks"), str(ROOT / "examples")]
@@ -49,23 +53,33 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--log-every", type=int, default=5)
     args = parser.parse_args()
-    size = SIZES["small" if args.small else "full"]
+    size = dict(SIZES["small" if args.small else "full"])
     steps = args.steps or size["steps"]
+    # Data parallel over all devices: each tokenizes, packs and trains on its own rows.
+    devices = jax.device_count()
+    size["rows"] *= devices
+    size["num_sequences"] *= devices
+    mesh = jax.make_mesh((devices,), ("batch",), axis_types=(AxisType.Explicit,))
 
     enc = jaxbpe.get_encoding(args.encoding)
     data, lengths = byte_rows(corpus.documents("english", steps * size["rows"] * size["row_bytes"]), size["row_bytes"])
     cfg = gpt.Config(enc.n_vocab, size["seq_len"], size["layers"], size["heads"], size["width"])
-    params = gpt.init(jax.random.key(0), cfg)
+    params = jax.device_put(gpt.init(jax.random.key(0), cfg), NamedSharding(mesh, P()))  # replicated
     opt = gpt.adam_init(params)
     n_params = sum(x.size for x in jax.tree.leaves(params))
-    print(f"{jax.devices()[0].platform}: {n_params / 1e6:.1f}M parameters, {args.encoding}, {len(data)} rows of "
+    print(f"{devices} {jax.devices()[0].platform} device(s): {n_params / 1e6:.1f}M parameters, {args.encoding}, {len(data)} rows of "
           f"{size['row_bytes']} bytes; per step {size['rows']} rows -> {size['num_sequences']}x{size['seq_len']} tokens")
 
     @jax.jit
     def train_step(params, opt, enc, data, lengths):
         tokens, counts = jaxbpe.encode(enc, data, lengths, max_tokens=data.shape[1])
         packed = jaxbpe.pack(
-            tokens, counts, num_sequences=size["num_sequences"], seq_len=size["seq_len"], eot_id=enc.eot_token
+            tokens,
+            counts,
+            num_sequences=size["num_sequences"],
+            seq_len=size["seq_len"],
+            eot_id=enc.eot_token,
+            groups=devices,
         )
         loss, grads = jax.value_and_grad(gpt.packed_loss)(params, cfg, packed)
         params, opt = gpt.adam_update(params, grads, opt, args.lr)
@@ -77,7 +91,9 @@ def main() -> None:
         batch = (data[rows][: size["rows"]], lengths[rows][: size["rows"]])
         if len(batch[0]) < size["rows"]:  # wrap around the corpus
             batch = (data[: size["rows"]], lengths[: size["rows"]])
-        params, opt, loss, placed, dropped = train_step(params, opt, enc, *batch)
+        batch = jax.device_put(batch, NamedSharding(mesh, P("batch")))
+        with jax.set_mesh(mesh):
+            params, opt, loss, placed, dropped = train_step(params, opt, enc, *batch)
         losses.append(float(loss))
         if step == 0:
             start = time.perf_counter()  # after compilation
@@ -88,6 +104,24 @@ def main() -> None:
             rate = tokens_seen / (time.perf_counter() - start)
             print(f"step {step:4d}  loss {losses[-1]:.3f}  {rate:,.0f} tokens/s (tokenize+pack+train)", flush=True)
     print(f"loss {losses[0]:.3f} -> {losses[-1]:.3f} (mean of the last 5 steps {np.mean(losses[-5:]):.3f})")
+
+    # The tokenizer's share of a step: the same encode + pack alone, on the last batch.
+    tokenize_and_pack = jax.jit(
+        lambda enc, data, lengths: jaxbpe.pack(
+            *jaxbpe.encode(enc, data, lengths, max_tokens=data.shape[1]),
+            num_sequences=size["num_sequences"],
+            seq_len=size["seq_len"],
+            eot_id=enc.eot_token,
+            groups=devices,
+        )
+    )
+    with jax.set_mesh(mesh):
+        jax.block_until_ready(tokenize_and_pack(enc, *batch))
+        start = time.perf_counter()
+        for _ in range(10):
+            jax.block_until_ready(tokenize_and_pack(enc, *batch))
+    step_s = (time.perf_counter() - start) / 10
+    print(f"tokenize + pack alone: {step_s * 1e3:.2f} ms per step ({batch[0].size / step_s / 2**20:.1f} MiB/s of rows)")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,11 @@ each device tokenizes (and packs) its own rows, the tables are replicated, and n
 about the text crosses devices.
 
 `jax.experimental.custom_partitioning` would also cover automatic sharding, but it has
-no batching rule, so `jax.vmap` of `encode` would stop working. Under automatic
+no batching rule, so `jax.vmap` of `encode` would stop working. JAX's
+`register_ffi_target_as_batch_partitionable` (used for its LAPACK calls) takes the
+leading dimensions of every operand as batch dimensions and needs a lowering that adds
+a Shardy rule, which `jax.ffi.ffi_call` does not emit; the tables operand has no batch
+dimension. Under automatic
 sharding (where the sharding is unknown while tracing), call jaxbpe inside your own
 `jax.shard_map` over the batch axis instead.
 """

@@ -41,6 +41,16 @@ def test_decode_of_encode_is_the_bytes_on_device(enc, seed):
     assert not np.any(np.asarray(out.bytes)[np.arange(data.shape[1]) >= lengths[:, None]])
 
 
+def test_decode_under_vmap_equals_decode_per_item():
+    enc = jaxbpe.get_encoding("gpt2")
+    ids = np.array([[enc.encode("one two") + [-1], enc.encode("three")[:1] * 3], [[5, 6, 7], [-1, -1, 8]]], np.int32)
+    table = jaxbpe.decode_table(enc)
+    vmapped = jax.jit(jax.vmap(lambda i: jaxbpe.decode(table, i, max_bytes=16)))(ids)
+    for k in range(len(ids)):
+        for got, want in zip(vmapped, jaxbpe.decode(table, ids[k], max_bytes=16)):
+            np.testing.assert_array_equal(got[k], want)
+
+
 def test_decode_reports_overflow_and_keeps_the_full_length(enc):
     ids = np.array([enc.encode("hello world, hello world")], np.int32)
     out = jaxbpe.decode(enc, ids, max_bytes=7)

@@ -19,8 +19,8 @@ sys.path.insert(0, str(ROOT / "examples"))
 import gpt  # noqa: E402
 
 
-def run_example(script: str, *args: str) -> str:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+def run_example(script: str, *args: str, **env_vars: str) -> str:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]), **env_vars)
     result = subprocess.run(
         [sys.executable, str(ROOT / "examples" / script), *args], env=env, capture_output=True, text=True, timeout=300
     )
@@ -36,10 +36,17 @@ def test_train_loop_tokenizes_packs_and_the_loss_falls():
     assert re.search(r"[\d,]+ tokens/s", out), out
 
 
+def test_train_loop_is_data_parallel_over_several_devices():
+    out = run_example("train_loop.py", "--small", "--steps", "3", XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    assert out.startswith("2 cpu device(s)") and "per step 8 rows -> 16x64 tokens" in out, out
+    first, last = map(float, re.search(r"loss (\S+) -> (\S+)", out).groups())
+    assert 10 < first < 11.5 and last < first, out
+
+
 def test_long_context_inference_tokenizes_like_tiktoken_and_generates():
     out = run_example("long_context_inference.py", "--small", "--size", str(1 << 18), "--generate", "16", "--chunk", "8")
     assert "262,144 bytes" in out
-    assert "(same as jaxbpe: True)" in out, out
+    assert "(count and prompt tokens same as jaxbpe: True)" in out, out
     text = out.split(" generated text ")[1].split("\n", 1)[1].split("\n---")[0]
     assert text.strip(), out
     for stage in ("tokenize", "prefill", "generate"):
@@ -63,8 +70,8 @@ def test_generation_with_the_kv_cache_equals_the_full_forward_pass():
     np.testing.assert_allclose(jnp.concatenate(stepped), full[0], rtol=1e-5, atol=1e-5)
 
 
-def test_load_safetensors_reads_a_gpt2_checkpoint(tmp_path):
-    cfg = gpt.Config(vocab=7, context=5, layers=2, heads=2, width=4)
+def write_gpt2_checkpoint(directory: Path, cfg: gpt.Config) -> tuple[dict, Path]:
+    """Random GPT-2 weights as a Hugging Face checkpoint: model.safetensors, config.json."""
     params = gpt.init(jax.random.key(0), cfg)
     tensors = {"wte.weight": params["wte"], "wpe.weight": params["wpe"], "h.0.attn.bias": jnp.ones((1, 1, 5, 5))}
     for i, block in enumerate(params["h"]):
@@ -77,10 +84,25 @@ def test_load_safetensors_reads_a_gpt2_checkpoint(tmp_path):
         header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [len(body), len(body) + len(raw)]}
         body += raw
     blob = json.dumps(header).encode()
-    (tmp_path / "model.safetensors").write_bytes(len(blob).to_bytes(8, "little") + blob + body)
+    (directory / "model.safetensors").write_bytes(len(blob).to_bytes(8, "little") + blob + body)
+    (directory / "config.json").write_text(json.dumps({"n_head": cfg.heads}))
+    return params, directory / "model.safetensors"
 
-    loaded, loaded_cfg = gpt.load_safetensors(tmp_path / "model.safetensors", heads=2)
+
+def test_load_safetensors_reads_a_gpt2_checkpoint(tmp_path):
+    cfg = gpt.Config(vocab=7, context=5, layers=2, heads=2, width=4)
+    params, path = write_gpt2_checkpoint(tmp_path, cfg)
+    loaded, loaded_cfg = gpt.load_safetensors(path)
     assert loaded_cfg == cfg
     assert jax.tree.structure(loaded) == jax.tree.structure(params)
     for got, want in zip(jax.tree.leaves(loaded), jax.tree.leaves(params)):
         np.testing.assert_array_equal(got, want)
+
+
+def test_long_context_inference_runs_a_gpt2_checkpoint(tmp_path):
+    _, path = write_gpt2_checkpoint(tmp_path, gpt.Config(vocab=50257, context=64, layers=1, heads=2, width=8))
+    out = run_example(
+        "long_context_inference.py", "--checkpoint", str(path), "--size", "20000", "--generate", "8", "--chunk", "8"
+    )
+    assert "1 layers, context 64" in out and "random weights" not in out, out
+    assert "prefill 56 tokens" in out, out

@@ -47,6 +47,13 @@ SCRIPT = textwrap.dedent(
     assert not collectives, collectives
     calls = [line for line in hlo.splitlines() if 'custom_call_target="jaxbpe_encode"' in line]
     assert len(calls) == 1 and "u8[4," in calls[0], calls  # each device tokenizes its 32 / 8 rows
+    with jax.set_mesh(mesh):
+        try:
+            jax.jit(lambda t, c: jaxbpe.pack(t, c, num_sequences=8, seq_len=4, eot_id=0))(*sharded[:2])
+        except ValueError as e:
+            assert "groups=1 must be a multiple of the 8 shards" in str(e), e
+        else:
+            raise AssertionError("pack of an 8-way sharded batch in 1 group did not raise")
     print("sharded OK")
     """
 )

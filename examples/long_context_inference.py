@@ -25,7 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks"), str(ROOT / "examples")]
+# The corpus builder and the model; jaxbpe itself is the installed package.
+sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT / "examples")]
 
 import corpus  # noqa: E402
 import gpt  # noqa: E402

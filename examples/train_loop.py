@@ -25,7 +25,8 @@ from jax.sharding import AxisType, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks"), str(ROOT / "examples")]
+# The corpus builder and the model; jaxbpe itself is the installed package.
+sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT / "examples")]
 
 import corpus  # noqa: E402
 import gpt  # noqa: E402

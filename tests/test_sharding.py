@@ -9,9 +9,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
 
 SCRIPT = textwrap.dedent(
     """
@@ -61,7 +58,6 @@ SCRIPT = textwrap.dedent(
 
 def test_sharded_batch_stays_sharded_and_equals_unsharded():
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     result = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "sharded OK" in result.stdout

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -31,8 +32,14 @@ Specials checked_specials(const uint8_t* blob, int64_t size);
 class HostWork {
  public:
   int32_t* get(int64_t n) {
-    words_.resize(size_t(long_piece_workspace(n)));
-    return words_.data();
+    const size_t words = size_t(long_piece_workspace(n));
+    if (words > capacity_) {
+      // Left uninitialized: the backtracking merge touches only a tenth of it, so the
+      // rest of a large allocation never becomes resident.
+      words_.reset(new int32_t[words]);
+      capacity_ = words;
+    }
+    return words_.get();
   }
 
   // Emits the cached ids of piece p[0..n) and returns true, or returns false.
@@ -76,7 +83,8 @@ class HostWork {
            (kSlots - 1);
   }
 
-  std::vector<int32_t> words_;
+  std::unique_ptr<int32_t[]> words_;
+  size_t capacity_ = 0;
   std::vector<Entry> entries_ = std::vector<Entry>(kSlots);
 };
 

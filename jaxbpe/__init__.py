@@ -5,17 +5,26 @@ from __future__ import annotations
 import functools
 
 from .core import Encoding
+from .decode import Decoded, DecodeTable, StreamDecoder, decode, decode_table
 from .ops import EncodeStatus, encode, to_bytes_batch
+from .pack import Packed, pack
 from .registry import KNOWN_ENCODINGS, known_encoding, rank_file_bytes
 from .vocab import VocabularyError, parse_tiktoken_bpe
 
 __all__ = [
+    "Decoded",
+    "DecodeTable",
     "EncodeStatus",
     "Encoding",
     "VocabularyError",
+    "Packed",
+    "StreamDecoder",
+    "decode",
+    "decode_table",
     "encode",
     "get_encoding",
     "list_encoding_names",
+    "pack",
     "to_bytes_batch",
 ]
 

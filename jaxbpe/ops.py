@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _native
+from . import _native, sharding
 from .core import AllowedSpecial, Encoding
 from .patterns import pattern_id
 
@@ -84,6 +84,9 @@ def encode(
     if not -(2**31) <= pad_id < 2**31:
         raise ValueError(f"pad_id must fit in int32, got {pad_id}")
     _check_backend(data)
+    if axes := sharding.batch_axes(data):  # tokenize shard by shard (see sharding.py)
+        options = dict(max_tokens=max_tokens, pad_id=pad_id, allowed_special=allowed_special, return_status=return_status)
+        return sharding.map_over_batch(lambda e, d, n: encode(e, d, n, **options), axes, (enc,), (data, lengths))
     batch = data.shape[0]
     call = jax.ffi.ffi_call(
         "jaxbpe_encode",

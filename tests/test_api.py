@@ -7,6 +7,7 @@ import threading
 import pytest
 
 import jaxbpe
+from conftest import reference
 
 
 def test_encoding_metadata_matches_tiktoken(enc, ref):
@@ -77,6 +78,15 @@ def test_one_encoding_is_safe_to_share_between_threads(enc, ref):
     for t in threads:
         t.join()
     assert all(r == expected for r in results)
+
+
+def test_a_thread_alternating_between_encodings_gets_each_ones_ids():
+    # Each thread keeps a cache of recent pieces' ids between calls; it must never
+    # answer one vocabulary's piece with another's ids.
+    encodings = [(jaxbpe.get_encoding(n), reference(n)) for n in ("gpt2", "cl100k_base", "o200k_base")]
+    for text in ["hello world, hello again", " the same words", "hello world, hello again"]:
+        for enc, ref in encodings:
+            assert enc.encode(text) == ref.encode(text)
 
 
 def test_unknown_encoding_name_is_an_error():

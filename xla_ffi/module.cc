@@ -69,8 +69,9 @@ class HostEncoder {
     std::vector<int32_t> ids;
     {
       nb::gil_scoped_release release;
-      HostWork work;
+      HostWork& work = thread_work();
       ids = encode_bytes(s, n, sp, work);
+      work.shrink_workspace();
     }
     return to_numpy(std::move(ids));
   }
@@ -135,6 +136,22 @@ class HostEncoder {
   }
 
  private:
+  // The calling thread's HostWork, kept between calls so that a stream of short
+  // documents finds the piece cache warm instead of filling a fresh one each time. The
+  // cached ids belong to one vocabulary, so a thread that turns to another encoder
+  // starts its cache afresh (encoders are told apart by a serial number, never reused).
+  HostWork& thread_work() const {
+    thread_local HostWork work;
+    thread_local uint64_t owner = 0;
+    if (owner != serial_) {
+      work.forget_pieces();
+      owner = serial_;
+    }
+    return work;
+  }
+
+  inline static std::atomic<uint64_t> next_serial_{1};
+  const uint64_t serial_ = next_serial_++;
   std::vector<uint8_t> blob_;
   Encoder enc_{};
 };

@@ -6,7 +6,10 @@
 #if defined(__CUDACC__)
 #define JAXBPE_HD __host__ __device__ __forceinline__
 #else
-#define JAXBPE_HD inline
+// Forced like the CUDA build's: left to itself gcc keeps per-character helpers such as
+// Text::at out of line in the pre-tokenizers' loops, which costs up to a quarter of the
+// encoder's time on English text.
+#define JAXBPE_HD inline __attribute__((always_inline))
 #endif
 
 namespace jaxbpe {

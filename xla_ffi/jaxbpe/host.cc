@@ -50,6 +50,8 @@ std::vector<uint8_t> build_tables(const uint8_t* bytes, const int32_t* offsets, 
       throw std::invalid_argument("token " + std::to_string(i) + " is empty");
     max_len = std::max(max_len, len);
   }
+  if (max_len > kPrefixLengthMask)
+    throw std::invalid_argument("a token is longer than " + std::to_string(kPrefixLengthMask) + " bytes");
   auto token = [&](int32_t id) { return bytes + offsets[id]; };
   auto token_len = [&](int32_t id) { return offsets[id + 1] - offsets[id]; };
 
@@ -177,9 +179,9 @@ std::vector<uint8_t> build_tables(const uint8_t* bytes, const int32_t* offsets, 
       uint32_t slot = uint32_t(mix64(hash)) & prefix_mask;
       while (prefix[3 * slot] != 0) slot = (slot + 1) & prefix_mask;
       const bool whole = len == int64_t(v.size());
-      prefix[3 * slot] = int32_t(len);
-      prefix[3 * slot + 1] = whole ? id_of(v) : -1;
-      prefix[3 * slot + 2] = !whole ? id_of(v) : extended ? id_of(sorted[i + 1]) : -1;
+      prefix[3 * slot] = int32_t(len) | (whole ? kPrefixIsToken : 0) | (!whole || extended ? kPrefixExtends : 0);
+      prefix[3 * slot + 1] = id_of(v);
+      prefix[3 * slot + 2] = int32_t(uint32_t(load_le(token(prefix[3 * slot + 1]), int(std::min<int64_t>(len, 4)))));
     }
   }
 

@@ -33,13 +33,13 @@ class HostWork {
  public:
   int32_t* get(int64_t n) {
     const size_t words = size_t(long_piece_workspace(n));
-    if (words > capacity_) {
-      // Left uninitialized: the backtracking merge touches only a tenth of it, so the
-      // rest of a large allocation never becomes resident.
-      words_.reset(new int32_t[words]);
-      capacity_ = words;
+    if (words > workspace_words_) {
+      // Left uninitialized: only the part a merge touches becomes resident (the
+      // backtracking merge touches a tenth of what the heap merge may need).
+      workspace_.reset(new int32_t[words]);
+      workspace_words_ = words;
     }
-    return words_.get();
+    return workspace_.get();
   }
 
   // Emits the cached ids of piece p[0..n) and returns true, or returns false.
@@ -64,6 +64,20 @@ class HostWork {
     for (int64_t i = 0; i < count; ++i) e.ids[i] = ids[i];
   }
 
+  // Forgets every cached piece, so that the cache can serve another vocabulary.
+  void forget_pieces() {
+    for (Entry& e : entries_) e.len = ~0u;
+  }
+
+  // Frees a workspace grown for an unusually long piece, so that a HostWork kept between
+  // calls does not keep that memory too.
+  void shrink_workspace() {
+    if (workspace_words_ > kKeptWorkspaceWords) {
+      workspace_.reset();
+      workspace_words_ = 0;
+    }
+  }
+
   static constexpr int64_t kMaxBytes = 32, kMaxIds = 8;
 
  private:
@@ -73,6 +87,7 @@ class HostWork {
     int32_t ids[kMaxIds];
   };
   static constexpr size_t kSlots = 1 << 13;
+  static constexpr size_t kKeptWorkspaceWords = 1 << 16;
   // Bytes 8w.. of the piece, as one little-endian word.
   static uint64_t word(const uint8_t* p, int64_t n, int w) {
     const int64_t rest = n - 8 * w;
@@ -83,8 +98,8 @@ class HostWork {
            (kSlots - 1);
   }
 
-  std::unique_ptr<int32_t[]> words_;
-  size_t capacity_ = 0;
+  std::unique_ptr<int32_t[]> workspace_;
+  size_t workspace_words_ = 0;
   std::vector<Entry> entries_ = std::vector<Entry>(kSlots);
 };
 

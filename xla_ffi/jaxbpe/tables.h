@@ -8,7 +8,7 @@
 namespace jaxbpe {
 
 constexpr uint32_t kTablesMagic = 0x4550424A;  // "JBPE"
-constexpr uint32_t kTablesVersion = 2;
+constexpr uint32_t kTablesVersion = 3;
 constexpr int32_t kNoRank = 0x7FFFFFFF;
 
 // TablesHeader::flags. Set when every multi-byte token is what BPE makes of its own
@@ -47,10 +47,16 @@ struct Tables {
   const int32_t* splits;
   const int32_t* next_prefix;    // [n_tokens]: longest token that is a proper prefix, or -1
   // [3 * capacity]: every prefix of every token, keyed by extend_prefix_hash: (its length
-  // or 0 in an empty slot, the token equal to it or -1, a longer token starting with it
-  // or -1).
+  // | kPrefix* flags, or 0 in an empty slot; a token that starts with it, the prefix
+  // itself where kPrefixIsToken; its first 4 bytes, little-endian, zero-padded). The
+  // inline bytes confirm prefixes of up to 4 bytes without reading the token's bytes.
   const int32_t* prefix_slots;
 };
+
+// Bits of a prefix slot's first word above the prefix's length.
+constexpr int32_t kPrefixLengthMask = 0xFFFF;
+constexpr int32_t kPrefixIsToken = 1 << 16;  // the prefix is itself a token
+constexpr int32_t kPrefixExtends = 1 << 17;  // some longer token starts with it
 
 // Validates the header against the blob's size; returns nullptr or what is wrong.
 JAXBPE_HD const char* view_tables(const uint8_t* blob, int64_t size, const TablesHeader& h,
@@ -60,7 +66,7 @@ JAXBPE_HD const char* view_tables(const uint8_t* blob, int64_t size, const Table
   if (h.version != kTablesVersion) return "jaxbpe tables blob of another version";
   if (h.total_size != size) return "jaxbpe tables blob has the wrong size (truncated?)";
   auto pow2 = [](int32_t c) { return c > 0 && (c & (c - 1)) == 0; };
-  if (h.n_tokens < 256 || !pow2(h.piece_capacity) || !pow2(h.pair_capacity) ||
+  if (h.n_tokens < 256 || h.max_token_len < 1 || h.max_token_len > kPrefixLengthMask || !pow2(h.piece_capacity) || !pow2(h.pair_capacity) ||
       !pow2(h.prefix_capacity) || !pow2(h.pair_filter_bits) || h.pair_filter_bits < 64)
     return "jaxbpe tables blob has an inconsistent header";
   auto fits = [&](int64_t off, int64_t bytes) {
@@ -132,29 +138,38 @@ JAXBPE_HD int32_t token_length(const Tables& t, int32_t id) {
   return t.token_offsets[id + 1] - t.token_offsets[id];
 }
 
-// The prefix table's slot for p[0..len), whose running hash is h, or nullptr. Slots are
-// confirmed by length and bytes, so a hash collision costs time, never a wrong answer.
-JAXBPE_HD const int32_t* find_prefix(const Tables& t, uint64_t h, const uint8_t* p, int64_t len) {
+// The prefix table's slot for p[0..len), whose running hash is h and whose first 4 bytes
+// are head, or nullptr. Slots are confirmed by length and bytes, so a hash collision
+// costs time, never a wrong answer. `known` is a token whose first len - 1 bytes are
+// known to be p's (or -1): as a scan extends a prefix, its slots mostly name the same
+// token, and then one byte confirms the slot.
+JAXBPE_HD const int32_t* find_prefix(const Tables& t, uint64_t h, uint32_t head, const uint8_t* p,
+                                     int64_t len, int32_t known) {
   for (uint32_t slot = uint32_t(mix64(h)) & t.prefix_mask;; slot = (slot + 1) & t.prefix_mask) {
     const int32_t* s = t.prefix_slots + 3 * slot;
     if (s[0] == 0) return nullptr;
-    if (s[0] != len) continue;
-    const int32_t witness = s[1] >= 0 ? s[1] : s[2];
-    if (bytes_equal(t.token_bytes + t.token_offsets[witness], p, len)) return s;
+    if ((s[0] & kPrefixLengthMask) != len || uint32_t(s[2]) != head) continue;
+    if (len <= 4) return s;
+    const uint8_t* witness = t.token_bytes + t.token_offsets[s[1]];
+    if (s[1] == known ? witness[len - 1] == p[len - 1] : bytes_equal(witness + 4, p + 4, len - 4))
+      return s;
   }
 }
 
 // The longest token that p[0..n) starts with (n >= 1; every byte is a token).
 JAXBPE_HD int32_t longest_token_at(const Tables& t, const uint8_t* p, int64_t n) {
-  int32_t best = t.byte_ids[p[0]];
+  int32_t best = t.byte_ids[p[0]], known = -1;
   const int64_t limit = n < t.max_token_len ? n : t.max_token_len;
   uint64_t h = 0;
+  uint32_t head = 0;
   for (int64_t len = 1; len <= limit; ++len) {
     h = extend_prefix_hash(h, p[len - 1]);
-    const int32_t* s = find_prefix(t, h, p, len);
+    if (len <= 4) head |= uint32_t(p[len - 1]) << (8 * (len - 1));
+    const int32_t* s = find_prefix(t, h, head, p, len, known);
     if (s == nullptr) break;
-    if (s[1] >= 0) best = s[1];
-    if (s[2] < 0) break;
+    if (s[0] & kPrefixIsToken) best = s[1];
+    if (!(s[0] & kPrefixExtends)) break;
+    known = s[1];
   }
   return best;
 }

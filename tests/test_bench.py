@@ -1,0 +1,40 @@
+"""The benchmark harness keeps working: its quick mode runs end to end and every jaxbpe
+output in it equals tiktoken's. Speed is never asserted here."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from conftest import ROOT
+
+ROW = re.compile(r"^\| (?P<input>[^|]+) \| (?P<tokenizer>[^|]+) \|.*\| (?P<exact>[^|]+) \|[^|]+\|[^|]+\|[^|]+\|$")
+
+
+def test_quick_benchmark_runs_and_jaxbpe_matches_tiktoken_on_every_input(tmp_path):
+    out = tmp_path / "RESULTS.md"
+    run = subprocess.run(
+        [sys.executable, "-P", str(ROOT / "benchmarks" / "bench.py"), "--quick", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+
+    rows = [m.groupdict() for line in out.read_text().splitlines() if (m := ROW.match(line))]
+    rows = [r for r in rows if r["input"] != "input"]  # not the tables' headers
+    tables = re.findall(r"^### (\S+)$", out.read_text(), flags=re.M)
+    assert tables == ["r50k_base", "cl100k_base", "o200k_base"]
+    inputs = {r["input"] for r in rows}
+    for kind in ("english", "multilingual", "code", "batch", "repeated_letter", "random_base64", "spaces", "random_digits"):
+        assert any(label.startswith(kind) for label in inputs), f"no {kind} input in the report"
+
+    jaxbpe_rows = [r for r in rows if r["tokenizer"].startswith("jaxbpe")]
+    reference_rows = [r for r in rows if r["tokenizer"] == "tiktoken (1 thr)"]
+    assert jaxbpe_rows and reference_rows
+    assert {r["exact"] for r in reference_rows} == {"reference"}
+    assert {r["exact"] for r in jaxbpe_rows} == {"yes"}, [r for r in jaxbpe_rows if r["exact"] != "yes"]
+    # The host API and the jitted custom call each ran on every input.
+    for kind in ("jaxbpe (1 thr)", "jaxbpe jit"):
+        assert {r["input"] for r in jaxbpe_rows if r["tokenizer"].startswith(kind)} == inputs, kind

@@ -68,10 +68,10 @@ def encode(
       status (only with return_status): int32[B], `EncodeStatus` bits per row.
     """
     # Check dtypes before jnp.asarray, which would quietly narrow int64 to int32.
-    if np.dtype(data.dtype) != np.uint8 or np.ndim(data) != 2:
-        raise TypeError(f"data must be uint8[batch, length], got {data.dtype}{list(np.shape(data))}")
-    if np.dtype(lengths.dtype) != np.int32 or np.shape(lengths) != np.shape(data)[:1]:
-        raise TypeError(f"lengths must be int32[{np.shape(data)[0]}], got {lengths.dtype}{list(np.shape(lengths))}")
+    if getattr(data, "dtype", None) != np.uint8 or np.ndim(data) != 2:
+        raise TypeError(f"data must be uint8[batch, length], got {_describe(data)}")
+    if getattr(lengths, "dtype", None) != np.int32 or np.shape(lengths) != np.shape(data)[:1]:
+        raise TypeError(f"lengths must be int32[{np.shape(data)[0]}], got {_describe(lengths)}")
     if np.shape(data)[1] > MAX_ROW_BYTES:
         raise ValueError(f"rows of {np.shape(data)[1]} bytes exceed the int32 lengths jaxbpe uses")
     if not isinstance(lengths, jax.core.Tracer):
@@ -107,6 +107,11 @@ def encode(
         pad_id=np.int32(pad_id),
     )
     return (tokens, counts, status) if return_status else (tokens, counts)
+
+
+def _describe(x) -> str:
+    """An operand's dtype and shape, e.g. int64[2, 4], or the type of a non-array."""
+    return f"{x.dtype}{list(np.shape(x))}" if hasattr(x, "dtype") else type(x).__name__
 
 
 def _check_lengths(lengths: np.ndarray, row_len: int) -> None:

@@ -6,7 +6,9 @@
 #
 # Needs clang with libFuzzer (Debian/Ubuntu: apt-get install clang libclang-rt-14-dev;
 # installed here when missing and we are root) and a Python with jaxbpe importable
-# ($PYTHON, default .venv/bin/python as scripts/setup.sh makes it) to dump the tables.
+# ($PYTHON, default .venv/bin/python as scripts/setup.sh makes it) to dump the tables;
+# that jaxbpe must be built from these sources (the harness refuses a tables blob of
+# another version).
 # The corpus grows in build/fuzz/corpus/ENCODING; crashes land in build/fuzz/.
 set -euo pipefail
 cd "$(dirname "$0")/.."

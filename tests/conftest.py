@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from pathlib import Path
 
 import pytest
 import tiktoken
+from hypothesis import settings
 
 import jaxbpe
 from jaxbpe.patterns import PATTERNS
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT / "tools")]
+
+# Property tests: a bounded number of examples so CI stays fast (HYPOTHESIS_PROFILE=long
+# searches more), and no deadline, since a first call compiles and sanitizer runs are slow.
+settings.register_profile("ci", max_examples=150, deadline=None)
+settings.register_profile("long", max_examples=5000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 # The encodings the parity tests cover: one per pre-tokenizer family.
 PARITY_ENCODINGS = ["gpt2", "cl100k_base", "o200k_base"]

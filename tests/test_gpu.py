@@ -65,3 +65,18 @@ def test_gpu_invalid_utf8_round_trips(enc):
     samples = [rng.integers(0, 256, size=n, dtype=np.uint8).tobytes() for n in range(1, 500, 7)]
     for sample, ids in zip(samples, gpu_rows(enc, samples)):
         assert enc.decode_bytes(ids) == sample
+
+
+def test_gpu_status_and_clamping_equal_the_cpu(enc):
+    data, _ = jaxbpe.to_bytes_batch(["abc def ghi", "xyz", "ok", ""])
+    lengths = np.array([-3, 1000, 2, 0], dtype=np.int32)
+    encode = jax.jit(lambda e, d, n: jaxbpe.encode(e, d, n, max_tokens=2, return_status=True))
+    results = []
+    for device in (jax.devices("gpu")[0], jax.devices("cpu")[0]):
+        with jax.default_device(device):
+            out = encode(enc, jax.device_put(data, device), jax.device_put(lengths, device))
+        results.append([np.asarray(x).tolist() for x in out])
+    assert results[0] == results[1]
+    status = results[0][2]
+    S = jaxbpe.EncodeStatus
+    assert status[0] == S.LENGTH_CLAMPED and status[1] & S.LENGTH_CLAMPED and status[3] == S.OK

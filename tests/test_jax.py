@@ -121,7 +121,9 @@ def test_encode_on_an_empty_batch(gpt2):
         (np.zeros((2, 4), np.int32), np.zeros(2, np.int32), "data must be uint8"),
         (np.zeros(4, np.uint8), np.zeros(1, np.int32), "data must be uint8"),
         (np.zeros((2, 4), np.uint8), np.zeros(2, np.int64), "lengths must be int32"),
-        (np.zeros((2, 4), np.uint8), np.zeros(3, np.int32), "lengths must be int32"),
+        (np.zeros((2, 4), np.uint8), np.zeros(3, np.int32), r"lengths must be int32\[2\], got int32\[3\]"),
+        ([[104, 105]], np.zeros(1, np.int32), r"data must be uint8\[batch, length\], got list"),
+        (np.zeros((1, 2), np.uint8), [2], r"lengths must be int32\[1\], got list"),
     ],
 )
 def test_wrong_dtype_or_rank_is_a_type_error(gpt2, data, lengths, message):

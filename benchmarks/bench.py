@@ -587,6 +587,7 @@ def memory_total() -> str:
         return "unknown"
 
 
+@functools.lru_cache(maxsize=None)  # read once, when the run starts (see main)
 def git_commit() -> str:
     try:
         out = subprocess.run(
@@ -769,6 +770,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.big and not args.quick:
         settings = dataclasses.replace(settings, single_sizes=settings.single_sizes + (64 * MIB,))
     names = [n.strip() for n in args.encodings.split(",") if n.strip()]
+    git_commit()  # the commit measured, not one made while the run goes on
     progress, notes, other_load = Progress(), [], OtherLoad()
     progress.show("reading the corpus")
     inputs = build_inputs(settings, notes)

@@ -58,6 +58,7 @@ SCRIPT = textwrap.dedent(
 
 def test_sharded_batch_stays_sharded_and_equals_unsharded():
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
-    result = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300)
+    # -P: import the installed jaxbpe, not the source folder in the working directory.
+    result = subprocess.run([sys.executable, "-P", "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "sharded OK" in result.stdout

@@ -12,7 +12,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-.venv/bin/python}
-bin=$(dirname "$PYTHON")
+# Absolute: cmake runs these from its own build folders.
+bin=$(cd "$(dirname "$PYTHON")" && pwd)
 cmake=$([ -x "$bin/cmake" ] && echo "$bin/cmake" || echo cmake)
 build=build/sanitize
 

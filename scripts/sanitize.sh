@@ -12,8 +12,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-.venv/bin/python}
-# Absolute: cmake runs these from its own build folders.
-bin=$(cd "$(dirname "$PYTHON")" && pwd)
+# Absolute (not resolving the venv's symlink): cmake runs these from its build folders.
+PYTHON="$(cd "$(dirname "$PYTHON")" && pwd)/$(basename "$PYTHON")"
+bin=$(dirname "$PYTHON")
 cmake=$([ -x "$bin/cmake" ] && echo "$bin/cmake" || echo cmake)
 build=build/sanitize
 

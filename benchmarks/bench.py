@@ -155,6 +155,10 @@ def pathological_inputs(size: int) -> list[Input]:
 # -- tokenizers --------------------------------------------------------------------------
 
 
+def id_lists(out) -> list[list[int]]:
+    return [list(ids) for ids in out]
+
+
 @dataclass
 class Contender:
     """One way of tokenizing. `prepare` lays the texts out as the tokenizer takes them
@@ -164,7 +168,7 @@ class Contender:
     name: str
     run: Callable[[Any], Any]
     prepare: Callable[[list[str]], Any] = lambda texts: texts
-    token_lists: Callable[[Any], list[list[int]]] = lambda out: [list(ids) for ids in out]
+    token_lists: Callable[[Any], list[list[int]]] = id_lists
     on_single: bool = True
     on_batch: bool = True
     is_jaxbpe: bool = False
@@ -175,6 +179,22 @@ class Contender:
 
 def one_at_a_time(encode: Callable[[str], Any]) -> Callable[[list[str]], list]:
     return lambda texts: [encode(t) for t in texts]
+
+
+def single_and_batch(
+    library: str,
+    encode_one: Callable[[str], Any],
+    encode_batch: Callable[[list[str]], Any],
+    *,
+    threads: str = f"{ALL_CORES} thr",
+    batch_token_lists: Callable[[Any], list[list[int]]] = id_lists,
+) -> list[Contender]:
+    """Another library's two contenders: one text at a time on one thread (single
+    documents only), and its batch API (the batch input only)."""
+    return [
+        Contender(f"{library} (1 thr)", one_at_a_time(encode_one), on_batch=False),
+        Contender(f"{library} batch ({threads})", encode_batch, token_lists=batch_token_lists, on_single=False),
+    ]
 
 
 def tiktoken_contenders(name: str, ranks: dict[bytes, int]) -> list[Contender]:
@@ -234,18 +254,11 @@ def hf_contenders(name: str, ranks: dict[bytes, int]) -> list[Contender]:
         tokenizer = hf_tokenizer_from_ranks(ranks, PATTERNS[jaxbpe.known_encoding(name).pattern])
     except ImportError:
         return []  # tokenizers is not installed
-    return [
-        Contender(
-            "HF tokenizers (1 thr)",
-            one_at_a_time(lambda t: tokenizer.encode(t, add_special_tokens=False).ids),
-            on_batch=False,
-        ),
-        Contender(
-            f"HF tokenizers batch ({ALL_CORES} thr)",
-            lambda texts: [e.ids for e in tokenizer.encode_batch(texts, add_special_tokens=False)],
-            on_single=False,
-        ),
-    ]
+    return single_and_batch(
+        "HF tokenizers",
+        lambda t: tokenizer.encode(t, add_special_tokens=False).ids,
+        lambda texts: [e.ids for e in tokenizer.encode_batch(texts, add_special_tokens=False)],
+    )
 
 
 def jitted_contender(enc: jaxbpe.Encoding) -> Contender:
@@ -293,10 +306,7 @@ def riptoken_contenders(name: str, ranks: dict[bytes, int], notes: list[str]) ->
 
     known = jaxbpe.known_encoding(name)
     core = riptoken.CoreBPE(ranks, known.special_tokens, PATTERNS[known.pattern])
-    return [
-        Contender("riptoken (1 thr)", one_at_a_time(core.encode_ordinary), on_batch=False),
-        Contender(f"riptoken batch ({ALL_CORES} thr)", core.encode_ordinary_batch, on_single=False),
-    ]
+    return single_and_batch("riptoken", core.encode_ordinary, core.encode_ordinary_batch)
 
 
 def bpe_openai_contenders(name: str, ranks: dict[bytes, int], notes: list[str]) -> list[Contender]:
@@ -309,14 +319,9 @@ def bpe_openai_contenders(name: str, ranks: dict[bytes, int], notes: list[str]) 
         notes.append(f"bpe-openai: left out of {name}, whose rank file it does not bundle")
         return []
     enc = bpe_openai.get_encoding(name)
-    return [
-        Contender("bpe-openai (1 thr)", one_at_a_time(enc.encode_ordinary), on_batch=False),
-        Contender(
-            f"bpe-openai batch ({ALL_CORES} thr)",
-            lambda texts: enc.encode_ordinary_batch(texts, num_threads=ALL_CORES),
-            on_single=False,
-        ),
-    ]
+    return single_and_batch(
+        "bpe-openai", enc.encode_ordinary, lambda texts: enc.encode_ordinary_batch(texts, num_threads=ALL_CORES)
+    )
 
 
 def gigatoken_contenders(name: str, ranks: dict[bytes, int], notes: list[str]) -> list[Contender]:
@@ -330,15 +335,13 @@ def gigatoken_contenders(name: str, ranks: dict[bytes, int], notes: list[str]) -
             path, pretokenizer=known.pattern, special_tokens=known.special_tokens
         )
     enc = tokenizer.as_tiktoken()
-    return [
+    return single_and_batch(
+        "gigatoken",
         # num_threads=1 is its documented way to keep one text on one thread.
-        Contender(
-            "gigatoken (1 thr)",
-            one_at_a_time(lambda t: enc.encode_ordinary_batch([t], num_threads=1)[0]),
-            on_batch=False,
-        ),
-        Contender("gigatoken batch (auto thr)", enc.encode_ordinary_batch, on_single=False),
-    ]
+        lambda t: enc.encode_ordinary_batch([t], num_threads=1)[0],
+        enc.encode_ordinary_batch,
+        threads="auto thr",
+    )
 
 
 def quicktok_contenders(name: str, ranks: dict[bytes, int], notes: list[str]) -> list[Contender]:
@@ -354,15 +357,12 @@ def quicktok_contenders(name: str, ranks: dict[bytes, int], notes: list[str]) ->
         tokens, offsets = out  # one flat uint32 array; text i is tokens[offsets[i]:offsets[i + 1]]
         return [tokens[a:b].tolist() for a, b in zip(offsets[:-1], offsets[1:])]
 
-    return [
-        Contender("quicktok (1 thr)", one_at_a_time(enc.encode_ordinary), on_batch=False),
-        Contender(
-            f"quicktok batch ({ALL_CORES} thr)",
-            lambda texts: enc.encode_batch(texts, threads=ALL_CORES),
-            token_lists=split_batch,
-            on_single=False,
-        ),
-    ]
+    return single_and_batch(
+        "quicktok",
+        enc.encode_ordinary,
+        lambda texts: enc.encode_batch(texts, threads=ALL_CORES),
+        batch_token_lists=split_batch,
+    )
 
 
 OPTIONAL_LIBRARIES = (riptoken_contenders, bpe_openai_contenders, gigatoken_contenders, quicktok_contenders)

@@ -23,10 +23,13 @@ using Array1D = nb::ndarray<nb::numpy, T, nb::ndim<1>>;
 template <typename T>
 using Input1D = nb::ndarray<const T, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
 
-// A text's bytes, refused with ValueError beyond what the core can count.
-std::pair<const uint8_t*, int64_t> checked_text(const nb::bytes& text, const char* what) {
+// A text's bytes, refused with ValueError beyond what the core can count. `index` names
+// it in the message (its place in a batch; -1 for a single text), which is only built
+// when the text is refused.
+std::pair<const uint8_t*, int64_t> checked_text(const nb::bytes& text, int64_t index = -1) {
   if (text.size() > size_t(kMaxTextBytes))
-    throw std::invalid_argument(std::string(what) + " has " + std::to_string(text.size()) +
+    throw std::invalid_argument((index < 0 ? std::string("the text") : "text " + std::to_string(index)) +
+                                " has " + std::to_string(text.size()) +
                                 " bytes; jaxbpe encodes at most 2^31-1 bytes at once");
   return {reinterpret_cast<const uint8_t*>(text.c_str()), int64_t(text.size())};
 }
@@ -65,7 +68,7 @@ class HostEncoder {
 
   Array1D<int32_t> encode(nb::bytes text, Input1D<uint8_t> specials) const {
     const Specials sp = checked_specials(specials.data(), int64_t(specials.size()));
-    const auto [s, n] = checked_text(text, "the text");
+    const auto [s, n] = checked_text(text);
     std::vector<int32_t> ids;
     {
       nb::gil_scoped_release release;
@@ -79,8 +82,7 @@ class HostEncoder {
   std::vector<Array1D<int32_t>> encode_batch(std::vector<nb::bytes> texts,
                                              Input1D<uint8_t> specials, int num_threads) const {
     const Specials sp = checked_specials(specials.data(), int64_t(specials.size()));
-    for (size_t i = 0; i < texts.size(); ++i)
-      checked_text(texts[i], ("text " + std::to_string(i)).c_str());
+    for (size_t i = 0; i < texts.size(); ++i) checked_text(texts[i], int64_t(i));
     std::vector<std::vector<int32_t>> results(texts.size());
     {
       nb::gil_scoped_release release;

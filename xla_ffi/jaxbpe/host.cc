@@ -181,7 +181,7 @@ std::vector<uint8_t> build_tables(const uint8_t* bytes, const int32_t* offsets, 
       const bool whole = len == int64_t(v.size());
       prefix[3 * slot] = int32_t(len) | (whole ? kPrefixIsToken : 0) | (!whole || extended ? kPrefixExtends : 0);
       prefix[3 * slot + 1] = id_of(v);
-      prefix[3 * slot + 2] = int32_t(uint32_t(load_le(token(prefix[3 * slot + 1]), int(std::min<int64_t>(len, 4)))));
+      prefix[3 * slot + 2] = int32_t(uint32_t(load_le(reinterpret_cast<const uint8_t*>(v.data()), int(std::min<int64_t>(len, 4)))));
     }
   }
 

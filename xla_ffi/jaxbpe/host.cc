@@ -23,6 +23,40 @@ T read_header(const uint8_t* blob, int64_t size) {
 }
 
 int64_t align8(int64_t n) { return (n + 7) & ~int64_t(7); }
+
+// The pair hash table of lookup_pair and its filter.
+struct PairTable {
+  std::vector<int32_t> slots;   // 3 per slot: (left id or -1, right id, merged id)
+  std::vector<uint64_t> filter;
+
+  // Points t's pair lookups at this table.
+  void attach(Tables& t) const {
+    t.pair_mask = uint32_t(slots.size() / 3 - 1);
+    t.pair_slots = slots.data();
+    t.pair_filter_mask = uint32_t(filter.size() * 64 - 1);
+    t.pair_filter = filter.data();
+  }
+};
+
+// The table of the given (left, right, merged) triples, at most half full, with about 8
+// filter bits per pair: one lookup in eight of a pair that does not merge reaches the
+// table.
+PairTable build_pair_table(const std::vector<int32_t>& triples) {
+  const int64_t count = int64_t(triples.size()) / 3;
+  const int32_t capacity = next_pow2(std::max<int64_t>(16, 2 * count));
+  const int32_t filter_bits = next_pow2(std::max<int64_t>(64, 8 * count));
+  PairTable table{std::vector<int32_t>(3 * size_t(capacity), -1),
+                  std::vector<uint64_t>(size_t(filter_bits) / 64, 0)};
+  for (size_t i = 0; i < triples.size(); i += 3) {
+    const uint64_t hash = hash_pair(triples[i], triples[i + 1]);
+    uint32_t slot = uint32_t(hash) & uint32_t(capacity - 1);
+    while (table.slots[3 * slot] >= 0) slot = (slot + 1) & uint32_t(capacity - 1);
+    std::copy(&triples[i], &triples[i] + 3, &table.slots[3 * slot]);
+    const uint32_t bit = uint32_t(hash >> 32) & uint32_t(filter_bits - 1);
+    table.filter[bit / 64] |= uint64_t(1) << (bit % 64);
+  }
+  return table;
+}
 }  // namespace
 
 ClassTable host_class_table() { return ClassTable{kClassBlockIndex, kClassBlocks}; }
@@ -43,6 +77,8 @@ Specials checked_specials(const uint8_t* blob, int64_t size) {
 
 std::vector<uint8_t> build_tables(const uint8_t* bytes, const int32_t* offsets, int32_t n) {
   if (n < 256) throw std::invalid_argument("a byte-level vocabulary has at least 256 tokens");
+  if (n > kMaxTokens)
+    throw std::invalid_argument("jaxbpe takes at most " + std::to_string(kMaxTokens) + " tokens");
   int32_t max_len = 0;
   for (int32_t i = 0; i < n; ++i) {
     const int32_t len = offsets[i + 1] - offsets[i];
@@ -87,38 +123,23 @@ std::vector<uint8_t> build_tables(const uint8_t* bytes, const int32_t* offsets, 
       throw std::invalid_argument("the vocabulary has no token for byte " + std::to_string(byte) +
                                   "; it is not a byte-level BPE vocabulary");
 
-  // Every way of writing a token as two tokens side by side is a possible merge.
-  std::vector<int32_t> pairs;
+  // Every way of writing a token as two tokens side by side is a possible merge; BPE
+  // run on each token's bytes tells which of them it really makes.
+  std::vector<int32_t> splittings;
   for (int32_t id = 0; id < n; ++id) {
     const uint8_t* p = token(id);
     const int32_t len = token_len(id);
     for (int32_t split = 1; split < len; ++split) {
       const int32_t a = lookup_piece(t, p, split), b = lookup_piece(t, p + split, len - split);
-      if (a >= 0 && b >= 0) pairs.insert(pairs.end(), {a, b, id});
+      if (a >= 0 && b >= 0) splittings.insert(splittings.end(), {a, b, id});
     }
   }
-  const int32_t pair_capacity = next_pow2(std::max<int64_t>(16, int64_t(pairs.size()) / 3 * 2));
-  std::vector<int32_t> pair(3 * size_t(pair_capacity), -1);
-  t.pair_mask = uint32_t(pair_capacity - 1);
-  t.pair_slots = pair.data();
-  // About 8 filter bits per pair: one lookup in eight of a pair that does not merge
-  // reaches the table.
-  const int32_t pair_filter_bits = next_pow2(std::max<int64_t>(64, int64_t(pairs.size()) / 3 * 8));
-  std::vector<uint64_t> pair_filter(size_t(pair_filter_bits) / 64, 0);
-  t.pair_filter_mask = uint32_t(pair_filter_bits - 1);
-  t.pair_filter = pair_filter.data();
-  for (size_t i = 0; i < pairs.size(); i += 3) {
-    const uint64_t hash = hash_pair(pairs[i], pairs[i + 1]);
-    uint32_t slot = uint32_t(hash) & t.pair_mask;
-    while (pair[3 * slot] >= 0) slot = (slot + 1) & t.pair_mask;
-    std::copy(&pairs[i], &pairs[i] + 3, &pair[3 * slot]);
-    const uint32_t bit = uint32_t(hash >> 32) & t.pair_filter_mask;
-    pair_filter[bit / 64] |= uint64_t(1) << (bit % 64);
-  }
+  PairTable pair = build_pair_table(splittings);
+  pair.attach(t);
 
   // Each token's last merge when BPE encodes its bytes alone, and whether every token is
   // reached with merges of non-decreasing rank (the premise of the backtracking merge).
-  std::vector<int32_t> splits(2 * size_t(n), -1);
+  std::vector<int32_t> splits(2 * size_t(n), -1), merges;
   bool in_rank_order = true;
   for (int32_t id = 0; id < n; ++id) {
     const uint8_t* p = token(id);
@@ -139,7 +160,11 @@ std::vector<uint8_t> build_tables(const uint8_t* bytes, const int32_t* offsets, 
       parts.erase(parts.begin() + best + 1);
     }
     in_rank_order &= parts.size() == 1 && parts[0] == id;
+    if (splits[2 * size_t(id)] >= 0)
+      merges.insert(merges.end(), {splits[2 * size_t(id)], splits[2 * size_t(id) + 1], id});
   }
+  // Only those merges go into the blob (see lookup_pair).
+  pair = build_pair_table(merges);
 
   // The longest proper prefix of each token that is a token, and the prefix table.
   std::vector<int32_t> next_prefix(n, -1);
@@ -192,9 +217,9 @@ std::vector<uint8_t> build_tables(const uint8_t* bytes, const int32_t* offsets, 
   h.n_tokens = n;
   h.max_token_len = max_len;
   h.piece_capacity = piece_capacity;
-  h.pair_capacity = pair_capacity;
+  h.pair_capacity = int32_t(pair.slots.size() / 3);
   h.prefix_capacity = prefix_capacity;
-  h.pair_filter_bits = pair_filter_bits;
+  h.pair_filter_bits = int32_t(pair.filter.size() * 64);
   int64_t off = align8(sizeof(TablesHeader));
   auto section = [&](int64_t bytes) {
     const int64_t at = off;
@@ -204,8 +229,8 @@ std::vector<uint8_t> build_tables(const uint8_t* bytes, const int32_t* offsets, 
   h.token_offsets = section(4 * (int64_t(n) + 1));
   h.token_bytes = section(offsets[n]);
   h.piece_slots = section(4 * int64_t(piece.size()));
-  h.pair_slots = section(4 * int64_t(pair.size()));
-  h.pair_filter = section(8 * int64_t(pair_filter.size()));
+  h.pair_slots = section(4 * int64_t(pair.slots.size()));
+  h.pair_filter = section(8 * int64_t(pair.filter.size()));
   h.byte_ids = section(4 * 256);
   h.splits = section(4 * int64_t(splits.size()));
   h.next_prefix = section(4 * int64_t(next_prefix.size()));
@@ -221,8 +246,8 @@ std::vector<uint8_t> build_tables(const uint8_t* bytes, const int32_t* offsets, 
     std::memcpy(out + at, v.data(), 4 * v.size());
   };
   put(h.piece_slots, piece);
-  put(h.pair_slots, pair);
-  std::memcpy(out + h.pair_filter, pair_filter.data(), 8 * pair_filter.size());
+  put(h.pair_slots, pair.slots);
+  std::memcpy(out + h.pair_filter, pair.filter.data(), 8 * pair.filter.size());
   put(h.byte_ids, byte_ids);
   put(h.splits, splits);
   put(h.next_prefix, next_prefix);

@@ -8,8 +8,11 @@
 namespace jaxbpe {
 
 constexpr uint32_t kTablesMagic = 0x4550424A;  // "JBPE"
-constexpr uint32_t kTablesVersion = 3;
+constexpr uint32_t kTablesVersion = 4;
 constexpr int32_t kNoRank = 0x7FFFFFFF;
+// The most tokens a vocabulary may have: the short merge packs a rank and a byte
+// position (6 bits) into one int32 below kNoRank.
+constexpr int32_t kMaxTokens = 1 << 24;
 
 // TablesHeader::flags. Set when every multi-byte token is what BPE makes of its own
 // bytes and BPE builds it with merges of non-decreasing rank: then merge order is rank
@@ -37,7 +40,9 @@ struct Tables {
   const int32_t* token_offsets;  // [n_tokens + 1]: token i is token_bytes[off[i]:off[i+1]]
   const uint8_t* token_bytes;
   const int32_t* piece_slots;    // [2 * capacity]: (id or -1, high half of the hash)
-  const int32_t* pair_slots;     // [3 * capacity]: (left id or -1, right id, merged id)
+  // [3 * capacity]: (left id or -1, right id, merged id) for the merges BPE can make:
+  // the last merge of each token that BPE builds from its own bytes (see lookup_pair).
+  const int32_t* pair_slots;
   // One bit per hash_pair value (high half) that some pair in pair_slots has: most
   // pairs looked up do not merge, and this small bitmap says so from cache.
   const uint64_t* pair_filter;
@@ -66,7 +71,7 @@ JAXBPE_HD const char* view_tables(const uint8_t* blob, int64_t size, const Table
   if (h.version != kTablesVersion) return "jaxbpe tables blob of another version";
   if (h.total_size != size) return "jaxbpe tables blob has the wrong size (truncated?)";
   auto pow2 = [](int32_t c) { return c > 0 && (c & (c - 1)) == 0; };
-  if (h.n_tokens < 256 || h.max_token_len < 1 || h.max_token_len > kPrefixLengthMask ||
+  if (h.n_tokens < 256 || h.n_tokens > kMaxTokens || h.max_token_len < 1 || h.max_token_len > kPrefixLengthMask ||
       !pow2(h.piece_capacity) || !pow2(h.pair_capacity) || !pow2(h.prefix_capacity) ||
       !pow2(h.pair_filter_bits) || h.pair_filter_bits < 64)
     return "jaxbpe tables blob has an inconsistent header";
@@ -115,8 +120,12 @@ JAXBPE_HD int32_t lookup_piece(const Tables& t, const uint8_t* p, int64_t n) {
   }
 }
 
-// The id of the token made of tokens a and b side by side, or kNoRank. In byte-level
-// BPE that id is also the rank of merging the pair, whatever a and b were merged from.
+// The token that merging parts a and b side by side makes, or kNoRank when BPE never
+// merges them; in byte-level BPE its id is also the merge's rank. Of the ways to write a
+// token m as two tokens, BPE only ever merges one: all merges inside m's bytes happen
+// before m forms and none crosses its edges, so they are the merges BPE makes of m's
+// bytes alone, and the last of them is the one that forms m. The table holds just that
+// pair per token, fewer than half of all splits (smaller tables, fewer cache misses).
 JAXBPE_HD int32_t lookup_pair(const Tables& t, int32_t a, int32_t b) {
   const uint64_t h = hash_pair(a, b);
   const uint32_t bit = uint32_t(h >> 32) & t.pair_filter_mask;

@@ -131,7 +131,7 @@ class Encoding:
 
     def encode_ordinary(self, text: str) -> list[int]:
         """Encodes text, treating special tokens' text as ordinary text."""
-        return self._core.encode(_utf8(text), _NO_SPECIALS).tolist()
+        return self._core.encode_list(_utf8(text), _NO_SPECIALS)
 
     def encode(
         self,
@@ -143,7 +143,7 @@ class Encoding:
         """Encodes text; raises ValueError on disallowed special tokens, like tiktoken."""
         allowed, disallowed = self._special_sets(allowed_special, disallowed_special)
         _raise_if_disallowed(text, disallowed)
-        return self._core.encode(_utf8(text), self._specials_blob(allowed)).tolist()
+        return self._core.encode_list(_utf8(text), self._specials_blob(allowed))
 
     def encode_to_numpy(self, text: str | bytes, *, allowed_special: AllowedSpecial = frozenset()) -> np.ndarray:
         """int32 ids of text or raw bytes (any bytes, valid UTF-8 or not), without a list."""
@@ -163,10 +163,10 @@ class Encoding:
         for text in texts:
             _raise_if_disallowed(text, disallowed)
         blob = self._specials_blob(allowed)
-        return [ids.tolist() for ids in self._core.encode_batch([_utf8(t) for t in texts], blob, num_threads)]
+        return self._core.encode_batch([_utf8(t) for t in texts], blob, num_threads)
 
     def encode_ordinary_batch(self, texts: Sequence[str], *, num_threads: int = 8) -> list[list[int]]:
-        return [ids.tolist() for ids in self._core.encode_batch([_utf8(t) for t in texts], _NO_SPECIALS, num_threads)]
+        return self._core.encode_batch([_utf8(t) for t in texts], _NO_SPECIALS, num_threads)
 
     def decode_bytes(self, tokens: Iterable[int]) -> bytes:
         ids = np.asarray(list(tokens) if not isinstance(tokens, np.ndarray) else tokens)

@@ -59,6 +59,16 @@ def test_lone_surrogates_are_replaced_like_tiktoken(enc, ref):
     assert enc.encode(text) == ref.encode(text)
 
 
+def test_encode_returns_lists_of_python_ints_like_tiktoken(enc):
+    # numpy integers would compare equal to tiktoken's ids but fail json.dumps and such.
+    text = "ids above the vocabulary's: <|endoftext|>"
+    for ids in [enc.encode(text, allowed_special="all"), enc.encode_ordinary(text),
+                *enc.encode_batch([text, ""], allowed_special="all")]:
+        assert type(ids) is list
+        assert all(type(i) is int for i in ids)
+    assert enc.encode(text, allowed_special="all")[-1] == enc.eot_token >= enc._core.n_tokens
+
+
 def test_encode_batch_equals_encode_per_item(enc, ref):
     texts = [f"document {i}: " + "word " * i for i in range(200)] + ["", " ", "\n"]
     assert enc.encode_batch(texts, num_threads=4) == [enc.encode(t) for t in texts] == ref.encode_batch(texts)

@@ -66,21 +66,26 @@ class HostEncoder {
     return ids;
   }
 
-  Array1D<int32_t> encode(nb::bytes text, Input1D<uint8_t> specials) const {
+  std::vector<int32_t> encode_ids(const nb::bytes& text, const Input1D<uint8_t>& specials) const {
     const Specials sp = checked_specials(specials.data(), int64_t(specials.size()));
     const auto [s, n] = checked_text(text);
-    std::vector<int32_t> ids;
-    {
-      nb::gil_scoped_release release;
-      HostWork& work = thread_work();
-      ids = encode_bytes(s, n, sp, work);
-      work.shrink_workspace();
-    }
-    return to_numpy(std::move(ids));
+    nb::gil_scoped_release release;
+    HostWork& work = thread_work();
+    std::vector<int32_t> ids = encode_bytes(s, n, sp, work);
+    work.shrink_workspace();
+    return ids;
   }
 
-  std::vector<Array1D<int32_t>> encode_batch(std::vector<nb::bytes> texts,
-                                             Input1D<uint8_t> specials, int num_threads) const {
+  Array1D<int32_t> encode(nb::bytes text, Input1D<uint8_t> specials) const {
+    return to_numpy(encode_ids(text, specials));
+  }
+
+  nb::list encode_list(nb::bytes text, Input1D<uint8_t> specials) {
+    return to_list(encode_ids(text, specials));
+  }
+
+  std::vector<nb::list> encode_batch(std::vector<nb::bytes> texts, Input1D<uint8_t> specials,
+                                     int num_threads) {
     const Specials sp = checked_specials(specials.data(), int64_t(specials.size()));
     for (size_t i = 0; i < texts.size(); ++i) checked_text(texts[i], int64_t(i));
     std::vector<std::vector<int32_t>> results(texts.size());
@@ -99,9 +104,9 @@ class HostEncoder {
       worker();
       for (auto& t : threads) t.join();
     }
-    std::vector<Array1D<int32_t>> out;
+    std::vector<nb::list> out;
     out.reserve(results.size());
-    for (auto& r : results) out.push_back(to_numpy(std::move(r)));
+    for (const auto& r : results) out.push_back(to_list(r));
     return out;
   }
 
@@ -152,10 +157,32 @@ class HostEncoder {
     return work;
   }
 
+  // The ids as a Python list. Its ints are this encoder's own, one object per token id
+  // made on first use, so a list of a million ids costs a million reference counts
+  // instead of a million allocations (the list's ints are immutable, so sharing them is
+  // invisible). Runs with the GIL held.
+  nb::list to_list(const std::vector<int32_t>& ids) {
+    if (ints_.empty()) {
+      ints_.reserve(size_t(enc_.tables.n_tokens));
+      for (int32_t id = 0; id < enc_.tables.n_tokens; ++id) ints_.push_back(nb::int_(id));
+    }
+    nb::list list = nb::steal<nb::list>(PyList_New(Py_ssize_t(ids.size())));
+    if (!list.is_valid()) throw nb::python_error();
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const int32_t id = ids[i];
+      // Special tokens' ids lie above the vocabulary's.
+      PyObject* item = id < enc_.tables.n_tokens ? Py_NewRef(ints_[size_t(id)].ptr()) : PyLong_FromLong(id);
+      if (item == nullptr) throw nb::python_error();
+      PyList_SET_ITEM(list.ptr(), Py_ssize_t(i), item);
+    }
+    return list;
+  }
+
   inline static std::atomic<uint64_t> next_serial_{1};
   const uint64_t serial_ = next_serial_++;
   std::vector<uint8_t> blob_;
   Encoder enc_{};
+  std::vector<nb::int_> ints_;  // ints_[id] is the Python int id, for to_list
 };
 
 Array1D<uint8_t> codepoint_classes() {
@@ -204,6 +231,7 @@ NB_MODULE(_native, m) {
       .def(nb::init<Input1D<uint8_t>, int32_t>(), "tables"_a, "pattern"_a)
       .def_prop_ro("n_tokens", &HostEncoder::n_tokens)
       .def("encode", &HostEncoder::encode, "text"_a, "specials"_a)
+      .def("encode_list", &HostEncoder::encode_list, "text"_a, "specials"_a)
       .def("encode_batch", &HostEncoder::encode_batch, "texts"_a, "specials"_a, "num_threads"_a)
       .def("decode", &HostEncoder::decode, "ids"_a, "specials"_a)
       .def("piece_bounds", &HostEncoder::piece_bounds, "text"_a);

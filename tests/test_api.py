@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+import jax
+import numpy as np
 import pytest
 
 import jaxbpe
@@ -91,12 +93,16 @@ def test_one_encoding_is_safe_to_share_between_threads(enc, ref):
 
 
 def test_a_thread_alternating_between_encodings_gets_each_ones_ids():
-    # Each thread keeps a cache of recent pieces' ids between calls; it must never
-    # answer one vocabulary's piece with another's ids.
+    # Each thread keeps a cache of recent pieces' ids between calls, the host API's and
+    # the CPU custom call's alike; it must never answer one vocabulary's piece with
+    # another's ids.
     encodings = [(jaxbpe.get_encoding(n), reference(n)) for n in ("gpt2", "cl100k_base", "o200k_base")]
+    jitted = jax.jit(jaxbpe.encode)
     for text in ["hello world, hello again", " the same words", "hello world, hello again"]:
         for enc, ref in encodings:
             assert enc.encode(text) == ref.encode(text)
+            tokens, counts = jitted(enc, *jaxbpe.to_bytes_batch([text]))
+            assert np.asarray(tokens)[0, : int(counts[0])].tolist() == ref.encode(text)
 
 
 def test_unknown_encoding_name_is_an_error():

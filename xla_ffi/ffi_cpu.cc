@@ -42,7 +42,7 @@ ffi::Error EncodeCpuImpl(ffi::Buffer<ffi::U8> tables, ffi::Buffer<ffi::U8> speci
   int32_t* count_out = counts->typed_data();
   int32_t* status_out = status->typed_data();
   auto encode_rows = [&](int64_t first, int64_t last) {
-    HostWork work;
+    HostWork& work = thread_work(enc.tables);
     for (int64_t r = first; r < last; ++r) {
       // Lengths outside [0, row_len] are clamped: data cannot raise inside jit.
       const int64_t n = clamped_length(len[r], row_len);
@@ -57,6 +57,7 @@ ffi::Error EncodeCpuImpl(ffi::Buffer<ffi::U8> tables, ffi::Buffer<ffi::U8> speci
       count_out[r] = int32_t(count);  // count <= n < 2^31
       status_out[r] = row_status(len[r], row_len, count, max_tokens);
     }
+    work.shrink_workspace();
   };
 
   const int64_t workers = std::min<int64_t>(

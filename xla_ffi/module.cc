@@ -70,7 +70,7 @@ class HostEncoder {
     const Specials sp = checked_specials(specials.data(), int64_t(specials.size()));
     const auto [s, n] = checked_text(text);
     nb::gil_scoped_release release;
-    HostWork& work = thread_work();
+    HostWork& work = thread_work(enc_.tables);
     std::vector<int32_t> ids = encode_bytes(s, n, sp, work);
     work.shrink_workspace();
     return ids;
@@ -93,10 +93,11 @@ class HostEncoder {
       nb::gil_scoped_release release;
       std::atomic<size_t> next{0};
       auto worker = [&] {
-        HostWork work;
+        HostWork& work = thread_work(enc_.tables);
         for (size_t i; (i = next.fetch_add(1)) < texts.size();)
           results[i] = encode_bytes(reinterpret_cast<const uint8_t*>(texts[i].c_str()),
                                     int64_t(texts[i].size()), sp, work);
+        work.shrink_workspace();
       };
       const size_t n = std::min(texts.size(), size_t(std::max(1, num_threads)));
       std::vector<std::thread> threads;
@@ -143,20 +144,6 @@ class HostEncoder {
   }
 
  private:
-  // The calling thread's HostWork, kept between calls so that a stream of short
-  // documents finds the piece cache warm instead of filling a fresh one each time. The
-  // cached ids belong to one vocabulary, so a thread that turns to another encoder
-  // starts its cache afresh (encoders are told apart by a serial number, never reused).
-  HostWork& thread_work() const {
-    thread_local HostWork work;
-    thread_local uint64_t owner = 0;
-    if (owner != serial_) {
-      work.forget_pieces();
-      owner = serial_;
-    }
-    return work;
-  }
-
   // The ids as a Python list. Its ints are this encoder's own, one object per token id
   // made on first use, so a list of a million ids costs a million reference counts
   // instead of a million allocations (the list's ints are immutable, so sharing them is
@@ -178,8 +165,6 @@ class HostEncoder {
     return list;
   }
 
-  inline static std::atomic<uint64_t> next_serial_{1};
-  const uint64_t serial_ = next_serial_++;
   std::vector<uint8_t> blob_;
   Encoder enc_{};
   std::vector<nb::int_> ints_;  // ints_[id] is the Python int id, for to_list

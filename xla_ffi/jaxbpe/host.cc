@@ -61,6 +61,12 @@ PairTable build_pair_table(const std::vector<int32_t>& triples) {
 
 ClassTable host_class_table() { return ClassTable{kClassBlockIndex, kClassBlocks}; }
 
+HostWork& thread_work(const Tables& t) {
+  thread_local HostWork work;
+  work.use_vocabulary(t);
+  return work;
+}
+
 Tables checked_tables(const uint8_t* blob, int64_t size) {
   Tables t;
   if (const char* err = view_tables(blob, size, read_header<TablesHeader>(blob, size), &t))
@@ -215,6 +221,8 @@ std::vector<uint8_t> build_tables(const uint8_t* bytes, const int32_t* offsets, 
   h.version = kTablesVersion;
   h.flags = in_rank_order ? kMergesInRankOrder : 0;
   h.n_tokens = n;
+  h.vocabulary_hash = mix64(hash_bytes(reinterpret_cast<const uint8_t*>(offsets), 4 * (int64_t(n) + 1)) ^
+                            hash_bytes(bytes, offsets[n]));
   h.max_token_len = max_len;
   h.piece_capacity = piece_capacity;
   h.pair_capacity = int32_t(pair.slots.size() / 3);

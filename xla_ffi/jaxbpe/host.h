@@ -64,9 +64,11 @@ class HostWork {
     for (int64_t i = 0; i < count; ++i) e.ids[i] = ids[i];
   }
 
-  // Forgets every cached piece, so that the cache can serve another vocabulary.
-  void forget_pieces() {
+  // Ties the piece cache to the vocabulary of t: ids cached for another are forgotten.
+  void use_vocabulary(const Tables& t) {
+    if (vocabulary_ == t.vocabulary_hash) return;
     for (Entry& e : entries_) e.len = ~0u;
+    vocabulary_ = t.vocabulary_hash;
   }
 
   // Frees a workspace grown for an unusually long piece, so that a HostWork kept between
@@ -101,6 +103,12 @@ class HostWork {
   std::unique_ptr<int32_t[]> workspace_;
   size_t workspace_words_ = 0;
   std::vector<Entry> entries_ = std::vector<Entry>(kSlots);
+  uint64_t vocabulary_ = 0;  // whose ids entries_ holds (any, while it holds none)
 };
+
+// The calling thread's HostWork, tied to the vocabulary of t. It is kept between calls,
+// so that a stream of short documents finds the piece cache warm instead of filling a
+// fresh one (half a megabyte) every time.
+HostWork& thread_work(const Tables& t);
 
 }  // namespace jaxbpe

@@ -27,6 +27,9 @@ struct TablesHeader {
   int32_t pair_capacity;   // slots of the (id, id) -> merged id hash table (power of two)
   int32_t prefix_capacity; // slots of the token-prefix hash table (power of two)
   int32_t pair_filter_bits;  // size of the pair table's filter (power of two, >= 64)
+  // A hash of the tokens' bytes and boundaries: blobs of one vocabulary share it, and
+  // caches of pieces' ids are told apart by it.
+  uint64_t vocabulary_hash;
   // Byte offsets of the sections from the start of the blob, and its total size.
   int64_t token_offsets, token_bytes, piece_slots, pair_slots, pair_filter, byte_ids, splits,
       next_prefix, prefix_slots, total_size;
@@ -36,6 +39,7 @@ struct TablesHeader {
 struct Tables {
   uint32_t flags;
   int32_t n_tokens, max_token_len;
+  uint64_t vocabulary_hash;
   uint32_t piece_mask, pair_mask, prefix_mask, pair_filter_mask;
   const int32_t* token_offsets;  // [n_tokens + 1]: token i is token_bytes[off[i]:off[i+1]]
   const uint8_t* token_bytes;
@@ -88,6 +92,7 @@ JAXBPE_HD const char* view_tables(const uint8_t* blob, int64_t size, const Table
     return "jaxbpe tables blob has a section out of bounds";
   out->flags = h.flags;
   out->n_tokens = h.n_tokens;
+  out->vocabulary_hash = h.vocabulary_hash;
   out->max_token_len = h.max_token_len;
   out->piece_mask = uint32_t(h.piece_capacity - 1);
   out->pair_mask = uint32_t(h.pair_capacity - 1);

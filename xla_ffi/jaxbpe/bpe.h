@@ -188,11 +188,11 @@ JAXBPE_HD void backtrack_long_piece(const Tables& t, const uint8_t* p, int64_t n
   for (int64_t i = 0; i <= n / 32; ++i) dead[i] = 0;
   int64_t count = 0, pos = 0;
 
-  bool windows = false;      // the search follows windows
-  bool top_in_window = false;  // tokens[count - 1] is a token of the current window
+  bool windows = false;          // the search follows windows
+  bool top_in_window = false;    // tokens[count - 1] is a token of the current window
   int64_t win = 0, win_end = 0;  // the trusted part of the current window
   uint64_t win_starts = 0;       // its token starts, bit i for byte win + i
-  int32_t win_ids[kShortPiece];
+  int32_t win_ids[kShortPiece];  // the token starting at byte win + i
   auto open_window = [&](int64_t at) {
     const int len = int(n - at < kWindow ? n - at : kWindow);
     win = at;
@@ -260,14 +260,21 @@ JAXBPE_HD void backtrack_long_piece(const Tables& t, const uint8_t* p, int64_t n
 
 // Emits the token ids of one piece. `work` supplies long_piece_workspace(n) words for
 // pieces longer than kShortPiece: work.get(n) returns them.
+//
+// A piece that is itself a token is that token, as in tiktoken. Where every token is
+// what BPE makes of its own bytes (kMergesInRankOrder), merging a short piece finds that
+// token too, and skipping the lookup saves a cache miss on the many pieces that are not
+// tokens (a third of the time on random base64).
 template <typename Work, typename Emit>
 JAXBPE_HD void encode_piece(const Tables& t, const uint8_t* p, int64_t n, Work& work, Emit& emit) {
+  const bool rank_order = t.flags & kMergesInRankOrder;
+  if (n <= kShortPiece && rank_order) return merge_short_piece(t, p, int(n), emit);
   const int32_t whole = lookup_piece(t, p, n);
   if (whole >= 0) {
     emit(whole);
   } else if (n <= kShortPiece) {
     merge_short_piece(t, p, int(n), emit);
-  } else if (t.flags & kMergesInRankOrder) {
+  } else if (rank_order) {
     backtrack_long_piece(t, p, n, work.get(n), emit);
   } else {
     merge_long_piece(t, p, n, work.get(n), emit);

@@ -16,7 +16,8 @@ constexpr int32_t kMaxTokens = 1 << 24;
 
 // TablesHeader::flags. Set when every multi-byte token is what BPE makes of its own
 // bytes and BPE builds it with merges of non-decreasing rank: then merge order is rank
-// order and long pieces can use the linear backtracking merge (see bpe.h).
+// order, long pieces can use the linear backtracking merge and short ones need no
+// whole-piece lookup (see bpe.h).
 constexpr uint32_t kMergesInRankOrder = 1;
 
 struct TablesHeader {

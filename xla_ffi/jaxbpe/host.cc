@@ -140,8 +140,8 @@ std::vector<uint8_t> build_tables(const uint8_t* bytes, const int32_t* offsets, 
       if (a >= 0 && b >= 0) splittings.insert(splittings.end(), {a, b, id});
     }
   }
-  PairTable pair = build_pair_table(splittings);
-  pair.attach(t);
+  const PairTable candidates = build_pair_table(splittings);
+  candidates.attach(t);
 
   // Each token's last merge when BPE encodes its bytes alone, and whether every token is
   // reached with merges of non-decreasing rank (the premise of the backtracking merge).
@@ -169,8 +169,9 @@ std::vector<uint8_t> build_tables(const uint8_t* bytes, const int32_t* offsets, 
     if (splits[2 * size_t(id)] >= 0)
       merges.insert(merges.end(), {splits[2 * size_t(id)], splits[2 * size_t(id) + 1], id});
   }
-  // Only those merges go into the blob (see lookup_pair).
-  pair = build_pair_table(merges);
+  // Only BPE's own merges go into the blob (see lookup_pair).
+  const PairTable pair = build_pair_table(merges);
+  pair.attach(t);
 
   // The longest proper prefix of each token that is a token, and the prefix table.
   std::vector<int32_t> next_prefix(n, -1);

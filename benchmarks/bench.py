@@ -470,25 +470,28 @@ def measure(
     contender: Contender, item: Input, reference: list[list[int]] | None, settings: Settings
 ) -> tuple[Measurement, list[list[int]] | None]:
     """One untimed warm-up run (whose output is checked), then timed runs until
-    `settings.repeats` of them or `settings.budget_s` seconds. Returns the token lists
-    of the warm-up too (the reference, when this is tiktoken)."""
+    `settings.repeats` of them or `settings.budget_s` seconds, then one untimed run
+    for the peak memory: trimming the heap before a run makes the run fault its pages
+    back in, which would cost a short one more than its own work. Returns the token
+    lists of the warm-up too (the reference, when this is tiktoken)."""
     m = Measurement(contender.name, item, contender.is_jaxbpe)
     try:
         prepared = contender.prepare(item.texts)
         lists = contender.token_lists(contender.run(prepared))
-        peaks = []
         busy = []
         while len(m.seconds) < settings.repeats and sum(m.seconds) < settings.budget_s:
-            release_free_memory()  # so that memory freed by earlier runs shows up again as growth
-            rss_before = reset_peak_rss()
             cpu_start, start = time.process_time(), time.perf_counter()
             out = contender.run(prepared)
             elapsed = time.perf_counter() - start
-            busy.append((time.process_time() - cpu_start) / elapsed)
-            if rss_before is not None:
-                peaks.append(peak_rss() - rss_before)
-            m.seconds.append(elapsed)
             del out
+            busy.append((time.process_time() - cpu_start) / elapsed)
+            m.seconds.append(elapsed)
+        release_free_memory()  # so that memory freed by earlier runs shows up again as growth
+        rss_before = reset_peak_rss()
+        out = contender.run(prepared)
+        if rss_before is not None:
+            m.peak_rss_growth = peak_rss() - rss_before
+        del out
     # Rust libraries turn panics into pyo3's PanicException, a BaseException.
     except (KeyboardInterrupt, SystemExit):
         raise
@@ -497,7 +500,6 @@ def measure(
         return m, None
     m.tokens = sum(len(ids) for ids in lists)
     m.exact = exactness(lists, reference)
-    m.peak_rss_growth = max(peaks) if peaks else None
     m.cores_busy = statistics.median(busy)
     return m, lists
 
@@ -645,8 +647,8 @@ METHOD = """\
 - × tiktoken: tiktoken's single-threaded median time over this one's, on the same input.
 - exact: the ids equal tiktoken's `encode_ordinary` (jit: `tokens[:count]` per row).
 - peak RSS +MiB: how far the process's resident memory rose above where it stood at
-  the start of a run (Linux `clear_refs`, after `malloc_trim`); the
-  most over the timed runs. It includes the output (Python lists, numpy or JAX
+  the start of one more, untimed run (Linux `clear_refs`, after `malloc_trim`, which
+  would slow a timed run down). It includes the output (Python lists, numpy or JAX
   arrays); memory that an allocator kept from an earlier run and reused is not seen;
   GPU memory is not included.
 - (N thr): the threads asked for ("auto": the library's choice); cores busy, the

@@ -24,10 +24,15 @@ import shlex
 import subprocess
 import sys
 import time
+from pathlib import Path
 
-from bench import cpu_model, git_commit, memory_total, peak_rss, release_free_memory, reset_peak_rss
+# Its neighbours by path, also under `python -P` (which the README uses so that the
+# installed jaxbpe, not the source folder, is imported).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import corpus
+from bench import cpu_model, git_commit, memory_total, peak_rss, release_free_memory, reset_peak_rss  # noqa: E402
+
+import corpus  # noqa: E402
 
 KINDS = ("real text", "one letter")
 PATHS = ("host", "jit")

@@ -76,9 +76,9 @@ JAXBPE_HD const char* view_tables(const uint8_t* blob, int64_t size, const Table
   if (h.version != kTablesVersion) return "jaxbpe tables blob of another version";
   if (h.total_size != size) return "jaxbpe tables blob has the wrong size (truncated?)";
   auto pow2 = [](int32_t c) { return c > 0 && (c & (c - 1)) == 0; };
-  if (h.n_tokens < 256 || h.n_tokens > kMaxTokens || h.max_token_len < 1 || h.max_token_len > kPrefixLengthMask ||
-      !pow2(h.piece_capacity) || !pow2(h.pair_capacity) || !pow2(h.prefix_capacity) ||
-      !pow2(h.pair_filter_bits) || h.pair_filter_bits < 64)
+  if (h.n_tokens < 256 || h.n_tokens > kMaxTokens || h.max_token_len < 1 ||
+      h.max_token_len > kPrefixLengthMask || !pow2(h.piece_capacity) || !pow2(h.pair_capacity) ||
+      !pow2(h.prefix_capacity) || !pow2(h.pair_filter_bits) || h.pair_filter_bits < 64)
     return "jaxbpe tables blob has an inconsistent header";
   auto fits = [&](int64_t off, int64_t bytes) {
     return off >= int64_t(sizeof(TablesHeader)) && off % 4 == 0 && bytes >= 0 &&

@@ -152,7 +152,7 @@ std::vector<bool> char_starts(const uint8_t* s, size_t n) {
   std::vector<bool> starts(n + 1, false);
   for (size_t pos = 0; pos < n;) {
     starts[pos] = true;
-    uint8_t len;
+    int32_t len;
     jaxbpe::decode_utf8(s + pos, int64_t(n - pos), &len);
     pos += len;
   }

@@ -4,6 +4,9 @@
 // by some alternative of these patterns, so the next match always starts where the last
 // one ended, and each scanner follows the alternatives in the pattern's order,
 // reproducing the backtracking choice of leftmost-first semantics.
+//
+// The scanners read characters only through `t.at(pos)` of a text view (`Text`, or the
+// `BoundedText` of the parallel encoder, which stops a scan that reads too far ahead).
 #pragma once
 
 #include "unicode.h"
@@ -17,7 +20,8 @@ constexpr uint8_t kOther = kLetter | kNumber | kSpace;  // [^\s\p{L}\p{N}] has n
 JAXBPE_HD bool is_other(uint8_t kind) { return (kind & kOther) == 0; }
 
 // End of the run of characters whose kind has any bit of `mask`, starting at pos.
-JAXBPE_HD int64_t run_end(const Text& t, int64_t pos, uint8_t mask) {
+template <typename View>
+JAXBPE_HD int64_t run_end(const View& t, int64_t pos, uint8_t mask) {
   while (pos < t.end) {
     const Char c = t.at(pos);
     if (!(c.kind & mask)) break;
@@ -26,7 +30,8 @@ JAXBPE_HD int64_t run_end(const Text& t, int64_t pos, uint8_t mask) {
   return pos;
 }
 
-JAXBPE_HD int64_t other_run_end(const Text& t, int64_t pos) {
+template <typename View>
+JAXBPE_HD int64_t other_run_end(const View& t, int64_t pos) {
   while (pos < t.end) {
     const Char c = t.at(pos);
     if (!is_other(c.kind)) break;
@@ -36,7 +41,8 @@ JAXBPE_HD int64_t other_run_end(const Text& t, int64_t pos) {
 }
 
 // `\p{N}{1,3}`: the end of at most three number characters from pos.
-JAXBPE_HD int64_t digits_end(const Text& t, int64_t pos) {
+template <typename View>
+JAXBPE_HD int64_t digits_end(const View& t, int64_t pos) {
   for (int i = 0; i < 3 && pos < t.end; ++i) {
     const Char d = t.at(pos);
     if (!(d.kind & kNumber)) break;
@@ -47,7 +53,8 @@ JAXBPE_HD int64_t digits_end(const Text& t, int64_t pos) {
 
 // Whether the character at pos is `lower` (or its upper case, or U+017F LONG S, which
 // case-folds to 's', when case_insensitive). Returns its end, or 0.
-JAXBPE_HD int64_t letter_end(const Text& t, int64_t pos, char lower, bool case_insensitive) {
+template <typename View>
+JAXBPE_HD int64_t letter_end(const View& t, int64_t pos, char lower, bool case_insensitive) {
   if (pos >= t.end) return 0;
   const Char c = t.at(pos);
   if (c.cp == uint32_t(lower)) return pos + c.len;
@@ -58,7 +65,8 @@ JAXBPE_HD int64_t letter_end(const Text& t, int64_t pos, char lower, bool case_i
 
 // The contraction suffixes ('s 't 're 've 'm 'll 'd) after the apostrophe at `pos`.
 // Returns the end of the contraction, or 0.
-JAXBPE_HD int64_t contraction_end(const Text& t, int64_t pos, bool case_insensitive) {
+template <typename View>
+JAXBPE_HD int64_t contraction_end(const View& t, int64_t pos, bool case_insensitive) {
   if (pos >= t.end || t.s[pos] != '\'') return 0;
   const int64_t p = pos + 1;
   for (char single : {'s', 'd', 'm', 't'})
@@ -76,7 +84,8 @@ struct SpaceRun {
   bool several;                               // more than one character
 };
 
-JAXBPE_HD SpaceRun space_run(const Text& t, int64_t pos) {
+template <typename View>
+JAXBPE_HD SpaceRun space_run(const View& t, int64_t pos) {
   SpaceRun r{pos, pos, 0, false};
   int64_t count = 0;
   while (r.end < t.end) {
@@ -99,7 +108,8 @@ JAXBPE_HD int64_t space_piece_end(const SpaceRun& r, int64_t text_end) {
 }
 
 // r50k/p50k: 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s
-JAXBPE_HD int64_t r50k_piece_end(const Text& t, int64_t pos) {
+template <typename View>
+JAXBPE_HD int64_t r50k_piece_end(const View& t, int64_t pos) {
   if (int64_t e = contraction_end(t, pos, false)) return e;
   Char body = t.at(pos);
   int64_t start = pos;
@@ -118,7 +128,8 @@ JAXBPE_HD int64_t r50k_piece_end(const Text& t, int64_t pos) {
 
 // cl100k: '(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+
 //         | ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s
-JAXBPE_HD int64_t cl100k_piece_end(const Text& t, int64_t pos) {
+template <typename View>
+JAXBPE_HD int64_t cl100k_piece_end(const View& t, int64_t pos) {
   if (int64_t e = contraction_end(t, pos, true)) return e;
   const Char c = t.at(pos);
   if (c.kind & kLetter) return run_end(t, pos, kLetter);
@@ -139,7 +150,8 @@ JAXBPE_HD int64_t cl100k_piece_end(const Text& t, int64_t pos) {
 // [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+  then the contraction.
 // The greedy upper-ish run backs off to the last position where a lower-ish character
 // can start the mandatory lower-ish run.
-JAXBPE_HD int64_t o200k_lower_word_end(const Text& t, int64_t s) {
+template <typename View>
+JAXBPE_HD int64_t o200k_lower_word_end(const View& t, int64_t s) {
   int64_t e = s, last_lower_end = 0;
   while (e < t.end) {
     const Char c = t.at(e);
@@ -160,7 +172,8 @@ JAXBPE_HD int64_t o200k_lower_word_end(const Text& t, int64_t s) {
 
 // o200k letters, alternative B: [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*
 // then the contraction.
-JAXBPE_HD int64_t o200k_upper_word_end(const Text& t, int64_t s) {
+template <typename View>
+JAXBPE_HD int64_t o200k_upper_word_end(const View& t, int64_t s) {
   int64_t e = run_end(t, s, kUpperish);
   if (e == s) return 0;
   e = run_end(t, e, kLowerish);
@@ -170,7 +183,8 @@ JAXBPE_HD int64_t o200k_upper_word_end(const Text& t, int64_t s) {
 
 // o200k: [^\r\n\p{L}\p{N}]?<A> | [^\r\n\p{L}\p{N}]?<B> | \p{N}{1,3} | ?[^\s\p{L}\p{N}]+[\r\n/]*
 //        | \s*[\r\n]+ | \s+(?!\S) | \s+
-JAXBPE_HD int64_t o200k_piece_end(const Text& t, int64_t pos) {
+template <typename View>
+JAXBPE_HD int64_t o200k_piece_end(const View& t, int64_t pos) {
   const Char c = t.at(pos);
   const bool prefixable = !(c.kind & (kNewline | kLetter | kNumber));
   const int64_t after = pos + c.len;
@@ -190,7 +204,8 @@ JAXBPE_HD int64_t o200k_piece_end(const Text& t, int64_t pos) {
   return space_piece_end(r, t.end);
 }
 
-JAXBPE_HD int64_t piece_end(Pattern p, const Text& t, int64_t pos) {
+template <typename View>
+JAXBPE_HD int64_t piece_end(Pattern p, const View& t, int64_t pos) {
   switch (p) {
     case Pattern::kR50k: return r50k_piece_end(t, pos);
     case Pattern::kCl100k: return cl100k_piece_end(t, pos);

@@ -30,7 +30,7 @@ constexpr uint32_t kInvalidCodepoint = 0xFFFFFFFFu;
 struct Char {
   uint32_t cp;
   uint8_t kind;
-  uint8_t len;
+  int32_t len;  // 1 to 4, or more for the stop of a BoundedText
 };
 
 JAXBPE_HD bool is_continuation(uint8_t b) { return (b & 0xC0) == 0x80; }
@@ -38,7 +38,7 @@ JAXBPE_HD bool is_continuation(uint8_t b) { return (b & 0xC0) == 0x80; }
 // Decodes the UTF-8 sequence at s[0..n) (n >= 1). Anything that is not a well-formed,
 // shortest-form sequence of a scalar value is one invalid byte: it has no class bits,
 // so every pattern treats it like punctuation, and its byte is kept as is.
-JAXBPE_HD uint32_t decode_utf8(const uint8_t* s, int64_t n, uint8_t* len) {
+JAXBPE_HD uint32_t decode_utf8(const uint8_t* s, int64_t n, int32_t* len) {
   const uint8_t b0 = s[0];
   *len = 1;
   if (b0 < 0x80) return b0;
@@ -84,6 +84,25 @@ struct Text {
     c.cp = decode_utf8(s + pos, end - pos, &c.len);
     c.kind = codepoint_kind(classes, c.cp);
     return c;
+  }
+};
+
+// A Text whose scans may not read ahead past `limit`, so that a scan of a piece far
+// longer than expected costs O(limit - pos), not O(piece). Reading a character at or past
+// the limit sets `overrun` and returns a stop: a character that reaches the end of the
+// text, so every loop of a scanner ends at once. A scan that did not overrun read
+// nothing past the limit, and its result is exactly the unbounded scan's (the text's
+// `end`, which `$` and lookaheads see, is the same); one that did returns nonsense.
+struct BoundedText : Text {
+  int64_t limit;
+  mutable bool overrun = false;
+
+  JAXBPE_HD BoundedText(const Text& text, int64_t limit_) : Text(text), limit(limit_) {}
+
+  JAXBPE_HD Char at(int64_t pos) const {
+    if (pos < limit) return Text::at(pos);
+    overrun = true;
+    return Char{kInvalidCodepoint, 0, int32_t(end - pos)};
   }
 };
 

@@ -87,24 +87,38 @@ def encode(
     if axes := sharding.batch_axes(data):  # tokenize shard by shard (see sharding.py)
         options = dict(max_tokens=max_tokens, pad_id=pad_id, allowed_special=allowed_special, return_status=return_status)
         return sharding.map_over_batch(lambda e, d, n: encode(e, d, n, **options), axes, (enc,), (data, lengths))
-    batch = data.shape[0]
-    call = jax.ffi.ffi_call(
-        "jaxbpe_encode",
-        (
-            jax.ShapeDtypeStruct((batch, int(max_tokens)), jnp.int32),
-            jax.ShapeDtypeStruct((batch,), jnp.int32),
-            jax.ShapeDtypeStruct((batch,), jnp.int32),
-        ),
-        vmap_method="expand_dims",
+    batch, row_len = data.shape
+    results = (
+        jax.ShapeDtypeStruct((batch, int(max_tokens)), jnp.int32),
+        jax.ShapeDtypeStruct((batch,), jnp.int32),
+        jax.ShapeDtypeStruct((batch,), jnp.int32),
     )
     specials = enc._specials_blob(enc._resolve_allowed(allowed_special))
-    tokens, counts, status = call(
-        enc.tables,
-        specials,
-        data,
-        lengths,
-        pattern=np.int32(pattern_id(enc.pattern)),
-        pad_id=np.int32(pad_id),
+    attrs = dict(pattern=np.int32(pattern_id(enc.pattern)), pad_id=np.int32(pad_id))
+
+    def on_cpu(*operands):
+        return jax.ffi.ffi_call("jaxbpe_encode", results, vmap_method="expand_dims")(*operands, **attrs)
+
+    def on_cuda(*operands):
+        # The staged parallel encoder's workspace is one more result, dropped here.
+        heap_merge = not enc._core.merges_in_rank_order
+        chunk = _native.PIPELINE_CHUNK_BYTES
+        workspace = _native.pipeline_workspace_bytes(batch, row_len, int(max_tokens), chunk, specials.size > 0, heap_merge)
+        call = jax.ffi.ffi_call(
+            "jaxbpe_encode", (*results, jax.ShapeDtypeStruct((workspace,), jnp.uint8)), vmap_method="expand_dims"
+        )
+        *outputs, _ = call(
+            *operands,
+            **attrs,
+            chunk_bytes=np.int64(chunk),
+            heap_merge=heap_merge,
+            tables_header=enc._core.tables_header,
+            specials_header=_native.specials_header(specials),
+        )
+        return tuple(outputs)
+
+    tokens, counts, status = jax.lax.platform_dependent(
+        enc.tables, specials, data, lengths, cpu=on_cpu, cuda=on_cuda
     )
     return (tokens, counts, status) if return_status else (tokens, counts)
 

@@ -1,30 +1,14 @@
-// The operand layout that both `jaxbpe_encode` handlers (CPU and CUDA) accept, and the
-// per-row status they report.
+// The operand layout that both `jaxbpe_encode` handlers (CPU and CUDA) accept.
 #pragma once
 
 #include <cstdint>
 #include <string>
 
 #include "jaxbpe/pretokenize.h"
+#include "jaxbpe/rows.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace jaxbpe {
-
-// Bits of the status result, one int32 per row (jaxbpe.EncodeStatus in Python). Inside
-// jit a bad length cannot raise, so the handlers repair it and say so here.
-enum EncodeStatus : int32_t {
-  kLengthClamped = 1,  // the row's length was outside [0, row_len] and was clamped
-  kTruncated = 2,      // the row has more than max_tokens tokens; the rest were dropped
-};
-
-// The bytes of a row that are encoded: its length clamped to [0, row_len].
-JAXBPE_HD int64_t clamped_length(int32_t length, int64_t row_len) {
-  return length < 0 ? 0 : length > row_len ? row_len : length;
-}
-
-JAXBPE_HD int32_t row_status(int32_t length, int64_t row_len, int64_t count, int64_t max_tokens) {
-  return (length < 0 || length > row_len ? kLengthClamped : 0) | (count > max_tokens ? kTruncated : 0);
-}
 
 struct EncodeShape {
   int64_t rows, row_len, max_tokens;

@@ -1,7 +1,6 @@
 // The CPU implementation of the `jaxbpe_encode` XLA FFI custom call.
 #include <algorithm>
-#include <thread>
-#include <vector>
+#include <memory>
 
 #include "encode_shape.h"
 #include "ffi_cpu.h"
@@ -13,13 +12,15 @@ namespace ffi = xla::ffi;
 namespace jaxbpe {
 namespace {
 
-// Below this many input bytes, starting threads costs more than it saves.
+// Below this many input bytes in all, rows are encoded by one thread: starting others
+// costs more than it saves.
 constexpr int64_t kParallelBytes = 1 << 20;
 
-ffi::Error EncodeCpuImpl(ffi::Buffer<ffi::U8> tables, ffi::Buffer<ffi::U8> specials,
-                         ffi::Buffer<ffi::U8> data, ffi::Buffer<ffi::S32> lengths,
-                         ffi::ResultBuffer<ffi::S32> tokens, ffi::ResultBuffer<ffi::S32> counts,
-                         ffi::ResultBuffer<ffi::S32> status, int32_t pattern, int32_t pad_id) {
+ffi::Error EncodeCpuImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::U8> tables,
+                         ffi::Buffer<ffi::U8> specials, ffi::Buffer<ffi::U8> data,
+                         ffi::Buffer<ffi::S32> lengths, ffi::ResultBuffer<ffi::S32> tokens,
+                         ffi::ResultBuffer<ffi::S32> counts, ffi::ResultBuffer<ffi::S32> status,
+                         int32_t pattern, int32_t pad_id) {
   EncodeShape shape;
   if (ffi::Error err = encode_shape(data, lengths, *tokens, *counts, *status, pattern, &shape);
       err.failure())
@@ -36,40 +37,42 @@ ffi::Error EncodeCpuImpl(ffi::Buffer<ffi::U8> tables, ffi::Buffer<ffi::U8> speci
   enc.classes = host_class_table();
   enc.pattern = Pattern(pattern);
 
+  // XLA's own threads, so that they and their piece caches live across calls. The
+  // caller works too and waits only for tasks that were started, so a busy pool cannot
+  // hold it up.
+  const RunParallel run = [&pool](int64_t tasks, int64_t threads, const std::function<void(int64_t)>& task) {
+    auto queue = std::make_shared<TaskQueue>(task, tasks);
+    for (int64_t i = 1; i < std::min(threads, tasks); ++i) pool.Schedule([queue] { queue->run(); });
+    queue->run();
+    queue->wait();
+  };
+  const int64_t threads = std::min<int64_t>(host_threads(), std::max<int64_t>(1, pool.num_threads()));
+
   const uint8_t* in = data.typed_data();
   const int32_t* len = lengths.typed_data();
-  int32_t* out = tokens->typed_data();
-  int32_t* count_out = counts->typed_data();
-  int32_t* status_out = status->typed_data();
-  auto encode_rows = [&](int64_t first, int64_t last) {
-    HostWork& work = thread_work(enc.tables);
-    for (int64_t r = first; r < last; ++r) {
-      // Lengths outside [0, row_len] are clamped: data cannot raise inside jit.
-      const int64_t n = clamped_length(len[r], row_len);
-      int32_t* row = out + r * max_tokens;
-      int64_t count = 0;
-      auto emit = [&](int32_t id) {
-        if (count < max_tokens) row[count] = id;
-        ++count;
-      };
-      enc.encode(in + r * row_len, n, work, emit);
-      std::fill(row + std::min(count, max_tokens), row + max_tokens, pad_id);
-      count_out[r] = int32_t(count);  // count <= n < 2^31
-      status_out[r] = row_status(len[r], row_len, count, max_tokens);
+  auto encode_row = [&](int64_t r, int64_t row_threads) {
+    // Lengths outside [0, row_len] are clamped: data cannot raise inside jit.
+    const int64_t n = clamped_length(len[r], row_len);
+    const uint8_t* s = in + r * row_len;
+    RowOutput row{tokens->typed_data() + r * max_tokens, max_tokens};
+    if (row_threads > 1 && n >= kChunkedMinBytes) {
+      for (const int32_t id : encode_chunked(enc, s, n, row_threads, row_threads, run)) row.emit(id);
+    } else {
+      HostWork& work = thread_work(enc.tables);
+      auto emit = [&](int32_t id) { row.emit(id); };
+      enc.encode(s, n, work, emit);
+      work.shrink_workspace();
     }
-    work.shrink_workspace();
+    row.finish(pad_id, len[r], row_len, counts->typed_data() + r, status->typed_data() + r);
   };
 
-  const int64_t workers = std::min<int64_t>(
-      rows, rows * row_len < kParallelBytes ? 1 : std::max(1u, std::thread::hardware_concurrency()));
-  if (workers <= 1) {
-    encode_rows(0, rows);
-    return ffi::Error::Success();
+  if (rows < threads) {  // few rows: each in turn, long ones in chunks on all threads
+    for (int64_t r = 0; r < rows; ++r) encode_row(r, threads);
+  } else if (rows * row_len < kParallelBytes) {
+    for (int64_t r = 0; r < rows; ++r) encode_row(r, 1);
+  } else {
+    run(rows, threads, [&](int64_t r) { encode_row(r, 1); });
   }
-  std::vector<std::thread> threads;
-  for (int64_t w = 0; w < workers; ++w)
-    threads.emplace_back(encode_rows, rows * w / workers, rows * (w + 1) / workers);
-  for (auto& t : threads) t.join();
   return ffi::Error::Success();
 }
 
@@ -78,6 +81,7 @@ ffi::Error EncodeCpuImpl(ffi::Buffer<ffi::U8> tables, ffi::Buffer<ffi::U8> speci
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxbpeEncodeCpu, jaxbpe::EncodeCpuImpl,
                               ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
                                   .Arg<ffi::Buffer<ffi::U8>>()   // tables blob
                                   .Arg<ffi::Buffer<ffi::U8>>()   // allowed special tokens blob
                                   .Arg<ffi::Buffer<ffi::U8>>()   // data [..., row_len]

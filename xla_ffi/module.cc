@@ -2,15 +2,14 @@
 // tiktoken-compatible API, and the CPU XLA FFI handler's capsule.
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
+#include <nanobind/stl/optional.h>
 #include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
-#include <atomic>
-#include <thread>
-
 #include "ffi_cpu.h"
 #include "jaxbpe/host.h"
+#include "jaxbpe/host_executor.h"
 
 namespace nb = nanobind;
 using namespace nb::literals;
@@ -54,15 +53,29 @@ class HostEncoder {
   }
 
   int32_t n_tokens() const { return enc_.tables.n_tokens; }
+  bool merges_in_rank_order() const { return enc_.tables.flags & kMergesInRankOrder; }
 
+  // The tables' header as int64 words: the CUDA custom call takes it as an attribute and
+  // checks the tables on the device against it without reading them.
+  Array1D<int64_t> tables_header() const {
+    std::vector<int64_t> words((sizeof(TablesHeader) + 7) / 8, 0);
+    std::memcpy(words.data(), blob_.data(), sizeof(TablesHeader));
+    return to_numpy(std::move(words));
+  }
+
+  // A long text is cut into chunks for `threads` threads (see encode_chunked).
   std::vector<int32_t> encode_bytes(const uint8_t* s, int64_t n, const Specials& sp,
-                                    HostWork& work) const {
+                                    int64_t threads) const {
     Encoder enc = enc_;
     enc.specials = sp;
+    if (threads > 1 && n >= kChunkedMinBytes)
+      return encode_chunked(enc, s, n, threads, threads, run_on_host_threads);
     std::vector<int32_t> ids;
     ids.reserve(size_t(n / 4 + 8));
     auto emit = [&](int32_t id) { ids.push_back(id); };
+    HostWork& work = thread_work(enc.tables);
     enc.encode(s, n, work, emit);
+    work.shrink_workspace();
     return ids;
   }
 
@@ -70,10 +83,7 @@ class HostEncoder {
     const Specials sp = checked_specials(specials.data(), int64_t(specials.size()));
     const auto [s, n] = checked_text(text);
     nb::gil_scoped_release release;
-    HostWork& work = thread_work(enc_.tables);
-    std::vector<int32_t> ids = encode_bytes(s, n, sp, work);
-    work.shrink_workspace();
-    return ids;
+    return encode_bytes(s, n, sp, host_threads());
   }
 
   Array1D<int32_t> encode(nb::bytes text, Input1D<uint8_t> specials) const {
@@ -91,19 +101,16 @@ class HostEncoder {
     std::vector<std::vector<int32_t>> results(texts.size());
     {
       nb::gil_scoped_release release;
-      std::atomic<size_t> next{0};
-      auto worker = [&] {
-        HostWork& work = thread_work(enc_.tables);
-        for (size_t i; (i = next.fetch_add(1)) < texts.size();)
-          results[i] = encode_bytes(reinterpret_cast<const uint8_t*>(texts[i].c_str()),
-                                    int64_t(texts[i].size()), sp, work);
-        work.shrink_workspace();
+      const int64_t threads = std::min<int64_t>(std::max(1, num_threads), host_threads());
+      auto encode_text = [&](size_t i, int64_t text_threads) {
+        results[i] = encode_bytes(reinterpret_cast<const uint8_t*>(texts[i].c_str()),
+                                  int64_t(texts[i].size()), sp, text_threads);
       };
-      const size_t n = std::min(texts.size(), size_t(std::max(1, num_threads)));
-      std::vector<std::thread> threads;
-      for (size_t t = 1; t < n; ++t) threads.emplace_back(worker);
-      worker();
-      for (auto& t : threads) t.join();
+      if (int64_t(texts.size()) < threads) {  // each text in turn, in chunks on all threads
+        for (size_t i = 0; i < texts.size(); ++i) encode_text(i, threads);
+      } else {
+        run_on_host_threads(int64_t(texts.size()), threads, [&](int64_t i) { encode_text(size_t(i), 1); });
+      }
     }
     std::vector<nb::list> out;
     out.reserve(results.size());
@@ -130,6 +137,21 @@ class HostEncoder {
                  size_t(sp.offsets[k + 1] - sp.offsets[k]));
     }
     return nb::bytes(out.data(), out.size());
+  }
+
+  // The ids of `text` encoded as `parts` chunks on up to `threads` threads: exposes the
+  // seam resolution of encode_chunked to the tests at any chunk size.
+  nb::list encode_in_chunks(nb::bytes text, Input1D<uint8_t> specials, int64_t parts, int64_t threads) {
+    Encoder enc = enc_;
+    enc.specials = checked_specials(specials.data(), int64_t(specials.size()));
+    const auto [s, n] = checked_text(text);
+    if (parts < 1 || threads < 1) throw std::invalid_argument("parts and threads must be at least 1");
+    std::vector<int32_t> ids;
+    {
+      nb::gil_scoped_release release;
+      ids = encode_chunked(enc, s, n, parts, threads, run_on_host_threads);
+    }
+    return to_list(ids);
   }
 
   // Start offsets of the pre-tokenized pieces of `text` (no special tokens), plus its
@@ -170,6 +192,43 @@ class HostEncoder {
   std::vector<nb::int_> ints_;  // ints_[id] is the Python int id, for to_list
 };
 
+template <typename T>
+using Input2D = nb::ndarray<const T, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
+template <typename T>
+using Array2D = nb::ndarray<nb::numpy, T, nb::ndim<2>>;
+
+// The staged parallel encoder (pipeline.h) on the host executor, as the CUDA handler
+// runs it, for the tests: returns (tokens, counts, status, workspace). The workspace
+// starts zeroed, so that runs in different orders can be compared byte for byte.
+nb::tuple pipeline_encode(Input1D<uint8_t> tables, Input1D<uint8_t> specials, int32_t pattern,
+                          Input2D<uint8_t> data, Input1D<int32_t> lengths, int64_t max_tokens,
+                          int32_t pad_id, int64_t chunk_bytes, std::optional<uint64_t> order_seed) {
+  const Tables t = checked_tables(tables.data(), int64_t(tables.size()));
+  const Specials sp = checked_specials(specials.data(), int64_t(specials.size()));
+  if (pattern < 0 || pattern > int32_t(Pattern::kO200k))
+    throw std::invalid_argument("unknown pattern " + std::to_string(pattern));
+  const int64_t rows = int64_t(data.shape(0)), row_len = int64_t(data.shape(1));
+  if (int64_t(lengths.size()) != rows) throw std::invalid_argument("lengths must have one entry per row");
+  if (chunk_bytes < 1 || max_tokens < 0) throw std::invalid_argument("chunk_bytes must be >= 1 and max_tokens >= 0");
+  const PipelineShape shape{rows, row_len, max_tokens, chunk_bytes, sp.count > 0,
+                            !(t.flags & kMergesInRankOrder)};
+  std::vector<uint8_t> workspace(size_t(pipeline_layout(shape).total), 0);
+  std::vector<int32_t> tokens(static_cast<size_t>(rows * max_tokens)), counts(static_cast<size_t>(rows)),
+      status(static_cast<size_t>(rows));
+  {
+    nb::gil_scoped_release release;
+    HostExecutor ex(order_seed);
+    run_pipeline(ex, make_pipeline(t, sp, host_class_table(), Pattern(pattern), shape, pad_id, data.data(),
+                                   lengths.data(), tokens.data(), counts.data(), status.data(),
+                                   workspace.data()));
+  }
+  auto* owned = new std::vector<int32_t>(std::move(tokens));
+  nb::capsule owner(owned, [](void* p) noexcept { delete static_cast<std::vector<int32_t>*>(p); });
+  Array2D<int32_t> token_array(owned->data(), {size_t(rows), size_t(max_tokens)}, owner);
+  return nb::make_tuple(token_array, to_numpy(std::move(counts)), to_numpy(std::move(status)),
+                        to_numpy(std::move(workspace)));
+}
+
 Array1D<uint8_t> codepoint_classes() {
   const ClassTable t = host_class_table();
   std::vector<uint8_t> out(0x110000);
@@ -204,6 +263,24 @@ NB_MODULE(_native, m) {
         return to_numpy(build_specials(std::move(copy)));
       },
       "tokens"_a, "Packs (bytes, id) special tokens into a special-tokens blob.");
+  m.attr("PIPELINE_CHUNK_BYTES") = kChunkBytes;
+  m.def("pipeline_encode", &pipeline_encode, "tables"_a, "specials"_a, "pattern"_a, "data"_a, "lengths"_a,
+        "max_tokens"_a, "pad_id"_a, "chunk_bytes"_a, "order_seed"_a.none(),
+        "The staged parallel encoder on the host executor: (tokens, counts, status, workspace).");
+  m.def(
+      "pipeline_workspace_bytes",
+      [](int64_t rows, int64_t row_len, int64_t max_tokens, int64_t chunk_bytes, bool specials, bool heap_merge) {
+        return pipeline_layout(PipelineShape{rows, row_len, max_tokens, chunk_bytes, specials, heap_merge}).total;
+      },
+      "rows"_a, "row_len"_a, "max_tokens"_a, "chunk_bytes"_a, "specials"_a, "heap_merge"_a,
+      "Bytes of workspace the staged parallel encoder needs for these static shapes.");
+  m.def(
+      "specials_header",
+      [](Input1D<uint8_t> blob) {
+        const Specials sp = checked_specials(blob.data(), int64_t(blob.size()));
+        return to_numpy(std::vector<int64_t>{sp.count, sp.max_len});
+      },
+      "blob"_a, "int64[2]: the count and the longest token's bytes of a special-tokens blob.");
   m.def("codepoint_classes", &codepoint_classes,
         "uint8[0x110000]: the class bits (unicode.h) the pre-tokenizers use for each code point.");
   m.def("registrations", [] {
@@ -215,9 +292,12 @@ NB_MODULE(_native, m) {
   nb::class_<HostEncoder>(m, "HostEncoder")
       .def(nb::init<Input1D<uint8_t>, int32_t>(), "tables"_a, "pattern"_a)
       .def_prop_ro("n_tokens", &HostEncoder::n_tokens)
+      .def_prop_ro("merges_in_rank_order", &HostEncoder::merges_in_rank_order)
+      .def_prop_ro("tables_header", &HostEncoder::tables_header, nb::rv_policy::move)
       .def("encode", &HostEncoder::encode, "text"_a, "specials"_a)
       .def("encode_list", &HostEncoder::encode_list, "text"_a, "specials"_a)
       .def("encode_batch", &HostEncoder::encode_batch, "texts"_a, "specials"_a, "num_threads"_a)
       .def("decode", &HostEncoder::decode, "ids"_a, "specials"_a)
+      .def("encode_in_chunks", &HostEncoder::encode_in_chunks, "text"_a, "specials"_a, "parts"_a, "threads"_a)
       .def("piece_bounds", &HostEncoder::piece_bounds, "text"_a);
 }

@@ -180,8 +180,10 @@ static_assert(kMaxTokens <= kFromWindow, "candidate flags above the largest id")
 // window's neighbouring tokens are compatible by construction, so only its first token
 // needs the check, and a window that proposes a wrong token is left for the longest-first
 // search until the next window.
+//
+// Returns false, having emitted nothing, should a vocabulary break the premise.
 template <typename Emit>
-JAXBPE_HD void backtrack_long_piece(const Tables& t, const uint8_t* p, int64_t n, int32_t* work,
+JAXBPE_HD bool backtrack_long_piece(const Tables& t, const uint8_t* p, int64_t n, int32_t* work,
                                     Emit& emit) {
   int32_t* tokens = work;  // the tokenization so far, as candidates (with their flags)
   uint32_t* dead = reinterpret_cast<uint32_t*>(work + n);  // n + 1 bits
@@ -247,9 +249,7 @@ JAXBPE_HD void backtrack_long_piece(const Tables& t, const uint8_t* p, int64_t n
     }
     while (token < 0) {
       dead[pos / 32] |= 1u << (pos % 32);
-      // Unreachable when the premise holds; should a vocabulary break it, fall back to
-      // the general merge rather than read out of bounds.
-      if (count == 0) return merge_long_piece(t, p, n, work, emit);
+      if (count == 0) return false;  // unreachable when the premise holds
       token = tokens[--count];
       top_in_window = false;
       pos -= token_length(t, token & kCandidateId);
@@ -257,6 +257,7 @@ JAXBPE_HD void backtrack_long_piece(const Tables& t, const uint8_t* p, int64_t n
     }
   }
   for (int64_t i = 0; i < count; ++i) emit(tokens[i] & kCandidateId);
+  return true;
 }
 
 // Emits the token ids of one piece. `work` supplies long_piece_workspace(n) words for
@@ -275,9 +276,7 @@ JAXBPE_HD void encode_piece(const Tables& t, const uint8_t* p, int64_t n, Work& 
     emit(whole);
   } else if (n <= kShortPiece) {
     merge_short_piece(t, p, int(n), emit);
-  } else if (rank_order) {
-    backtrack_long_piece(t, p, n, work.get(n), emit);
-  } else {
+  } else if (!rank_order || !backtrack_long_piece(t, p, n, work.get(n), emit)) {
     merge_long_piece(t, p, n, work.get(n), emit);
   }
 }

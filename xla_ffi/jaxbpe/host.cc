@@ -1,7 +1,11 @@
 #include "host.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <string_view>
+#include <thread>
 
 namespace jaxbpe {
 namespace {
@@ -57,9 +61,145 @@ PairTable build_pair_table(const std::vector<int32_t>& triples) {
   }
   return table;
 }
+
+// Worker threads kept for the life of the process, so that their thread_work caches
+// stay warm from call to call. One job runs at a time.
+class HostThreads {
+ public:
+  explicit HostThreads(int64_t workers) : workers_(workers) {
+    for (int64_t i = 0; i < workers; ++i) std::thread([this] { serve(); }).detach();
+  }
+
+  // Runs the job with up to threads - 1 workers; false if another job is running.
+  bool run(int64_t tasks, int64_t threads, const std::function<void(int64_t)>& task) {
+    std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
+    if (!busy.owns_lock()) return false;
+    auto job = std::make_shared<TaskQueue>(task, tasks);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      job_ = job;
+      wanted_ = std::min(threads - 1, workers_);
+    }
+    wake_.notify_all();
+    job->run();
+    job->wait();
+    std::lock_guard<std::mutex> lock(mutex_);
+    wanted_ = 0;
+    job_.reset();
+    return true;
+  }
+
+ private:
+  void serve() {
+    for (;;) {
+      std::shared_ptr<TaskQueue> job;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        wake_.wait(lock, [&] { return wanted_ > 0; });
+        --wanted_;
+        job = job_;
+      }
+      job->run();
+    }
+  }
+
+  const int64_t workers_;
+  std::mutex busy_, mutex_;
+  std::condition_variable wake_;
+  std::shared_ptr<TaskQueue> job_;
+  int64_t wanted_ = 0;
+};
+
+HostThreads& host_pool() {
+  // Made again in a forked child, which has none of its parent's threads; never
+  // destroyed, since its detached threads use it until the process ends.
+  static std::mutex mutex;
+  static HostThreads* pool = nullptr;
+  static pid_t owner = 0;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (pool == nullptr || owner != getpid()) {
+    pool = new HostThreads(int64_t(std::max(1u, std::thread::hardware_concurrency())) - 1);
+    owner = getpid();
+  }
+  return *pool;
+}
+
+// Where a chunk's guess starts and ends, what it emitted, and the boundaries it met
+// near its start with how many ids came before each (where a seam can join it).
+struct Chunk {
+  int64_t begin, end, exit = 0;
+  std::vector<int32_t> ids;
+  std::vector<std::pair<int64_t, size_t>> marks;
+};
+
+// A seam almost always joins the next chunk's guess within a piece or two; the guess
+// remembers its boundaries this far from its start (a seam that has not joined it by
+// then encodes the rest of the chunk itself).
+constexpr int64_t kSeamReach = 1 << 16;
 }  // namespace
 
 ClassTable host_class_table() { return ClassTable{kClassBlockIndex, kClassBlocks}; }
+
+int64_t host_threads() {
+  int64_t threads = std::max(1u, std::thread::hardware_concurrency());
+  if (const char* cap = std::getenv("JAXBPE_NUM_THREADS"))
+    if (const long v = std::strtol(cap, nullptr, 10); v >= 1) threads = std::min<int64_t>(threads, v);
+  return threads;
+}
+
+void run_on_host_threads(int64_t tasks, int64_t threads, const std::function<void(int64_t)>& task) {
+  if (threads > 1 && tasks > 1 && host_pool().run(tasks, threads, task)) return;
+  for (int64_t i = 0; i < tasks; ++i) task(i);
+}
+
+std::vector<int32_t> encode_chunked(const Encoder& enc, const uint8_t* s, int64_t n, int64_t parts,
+                                    int64_t threads, const RunParallel& run) {
+  parts = std::max<int64_t>(1, std::min(parts, n));
+  std::vector<Chunk> chunks(static_cast<size_t>(parts));
+  for (int64_t k = 0; k < parts; ++k)
+    chunks[size_t(k)].begin = k == 0 ? 0 : char_start_from(s, n * k / parts, n);
+  for (int64_t k = 0; k < parts; ++k)
+    chunks[size_t(k)].end = k + 1 < parts ? chunks[size_t(k) + 1].begin : n;
+
+  run(parts, threads, [&](int64_t k) {
+    Chunk& c = chunks[size_t(k)];
+    HostWork& work = thread_work(enc.tables);
+    c.ids.reserve(size_t(c.end - c.begin) / 3);
+    auto emit = [&](int32_t id) { c.ids.push_back(id); };
+    auto mark = [&](int64_t pos) {
+      if (k > 0 && pos < c.begin + kSeamReach) c.marks.emplace_back(pos, c.ids.size());
+      return true;
+    };
+    c.exit = enc.encode_range(s, n, c.begin, c.end, work, emit, mark);
+    work.shrink_workspace();
+  });
+
+  // The seams, in order: `entry` is the row's first boundary at or after chunk k's begin.
+  std::vector<int32_t> ids = std::move(chunks[0].ids);
+  int64_t entry = chunks[0].exit;
+  HostWork& work = thread_work(enc.tables);
+  auto emit = [&](int32_t id) { ids.push_back(id); };
+  for (size_t k = 1; k < chunks.size(); ++k) {
+    const Chunk& c = chunks[k];
+    if (entry >= c.end) continue;  // a piece reaches over the whole chunk
+    size_t mark = 0;
+    bool joined = false;
+    auto join = [&](int64_t pos) {
+      while (mark < c.marks.size() && c.marks[mark].first < pos) ++mark;
+      joined = mark < c.marks.size() && c.marks[mark].first == pos;
+      return !joined;
+    };
+    const int64_t stop = enc.encode_range(s, n, entry, c.end, work, emit, join);
+    if (joined) {
+      ids.insert(ids.end(), c.ids.begin() + ptrdiff_t(c.marks[mark].second), c.ids.end());
+      entry = c.exit;
+    } else {
+      entry = stop;
+    }
+  }
+  work.shrink_workspace();
+  return ids;
+}
 
 HostWork& thread_work(const Tables& t) {
   thread_local HostWork work;

@@ -1,8 +1,12 @@
 // Host-only pieces: building the blobs from a vocabulary, and an encoder that owns them.
 #pragma once
 
+#include <atomic>
+#include <condition_variable>
 #include <cstring>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -110,5 +114,57 @@ class HostWork {
 // so that a stream of short documents finds the piece cache warm instead of filling a
 // fresh one (half a megabyte) every time.
 HostWork& thread_work(const Tables& t);
+
+// Tasks 0..tasks-1, claimed one at a time by every thread that calls run(); wait()
+// returns when all have run. A thread that calls run() after the last task was claimed
+// claims nothing, so a helper thread that starts late cannot hold its caller up or use
+// `task` after the caller has returned.
+class TaskQueue {
+ public:
+  TaskQueue(const std::function<void(int64_t)>& task, int64_t tasks) : task_(&task), tasks_(tasks) {}
+
+  void run() {
+    for (int64_t i; (i = next_.fetch_add(1)) < tasks_;) {
+      (*task_)(i);
+      if (done_.fetch_add(1) + 1 == tasks_) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        finished_.notify_all();
+      }
+    }
+  }
+  void wait() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    finished_.wait(lock, [&] { return done_.load() == tasks_; });
+  }
+
+ private:
+  const std::function<void(int64_t)>* task_;
+  const int64_t tasks_;
+  std::atomic<int64_t> next_{0}, done_{0};
+  std::mutex mutex_;
+  std::condition_variable finished_;
+};
+
+// Runs task(0) .. task(tasks - 1) on up to `threads` threads, the caller's among them,
+// and returns when all have run.
+using RunParallel = std::function<void(int64_t tasks, int64_t threads, const std::function<void(int64_t)>& task)>;
+
+// RunParallel on threads that live across calls (and so keep their HostWork warm); a
+// call that finds them busy runs its tasks in the calling thread.
+void run_on_host_threads(int64_t tasks, int64_t threads, const std::function<void(int64_t)>& task);
+
+// How many threads the host encoders use: all cores, or $JAXBPE_NUM_THREADS if smaller.
+int64_t host_threads();
+
+// Texts shorter than this are encoded by one thread: below it, handing chunks to other
+// threads costs more than it saves.
+constexpr int64_t kChunkedMinBytes = 1 << 18;
+
+// Encodes the row s[0..n) as `parts` chunks on several threads, with exactly the ids of
+// enc.encode. Each chunk is encoded from a guessed start (its first character); at each
+// seam the previous chunk's last boundary continues until it reaches a boundary of the
+// next chunk's guess, from where the guess is right (see encode_range).
+std::vector<int32_t> encode_chunked(const Encoder& enc, const uint8_t* s, int64_t n, int64_t parts,
+                                    int64_t threads, const RunParallel& run);
 
 }  // namespace jaxbpe

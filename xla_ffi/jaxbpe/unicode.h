@@ -67,6 +67,25 @@ JAXBPE_HD uint32_t decode_utf8(const uint8_t* s, int64_t n, int32_t* len) {
   return kInvalidCodepoint;
 }
 
+// Whether s[pos] (pos < n) starts a character when s[0..n) is decoded from its start.
+// Decided locally: only a lead byte up to three bytes back can own it.
+JAXBPE_HD bool is_char_start(const uint8_t* s, int64_t pos, int64_t n) {
+  for (int64_t back = 0; back <= 3 && back <= pos; ++back) {
+    if (is_continuation(s[pos - back])) continue;
+    if (back == 0) return true;
+    int32_t len;
+    decode_utf8(s + pos - back, n - (pos - back), &len);
+    return len <= back;
+  }
+  return true;  // continuation bytes with no lead that reaches them: each is one invalid byte
+}
+
+// The first character start at or after pos (at most n).
+JAXBPE_HD int64_t char_start_from(const uint8_t* s, int64_t pos, int64_t n) {
+  while (pos < n && !is_char_start(s, pos, n)) ++pos;
+  return pos;
+}
+
 JAXBPE_HD uint8_t codepoint_kind(const ClassTable& t, uint32_t cp) {
   if (cp >= 0x110000) return 0;
   return t.blocks[uint32_t(t.block_index[cp >> 8]) * 256 + (cp & 0xFF)];

@@ -17,10 +17,11 @@
 //  3. JoinSeams: the previous chunk's exit is the row's boundary in this chunk if the
 //     previous chunk was right; the chain from it continues until it meets a marked
 //     boundary, and replaces the guess before that point.
-//  4. FixRows: one pass per row over its chunks corrects the chunks whose entry was
-//     not the previous guess's exit, and finishes pieces longer than a scan may look
-//     ahead. Scans in stages 2 and 3 stop at chunk_bytes past their chunk (BoundedText),
-//     so a megabyte-long piece costs O(n) in all, not O(n^2 / chunk_bytes).
+//  4. FixRows: one pass per row, from chunk to chunk where JoinSeams could not settle
+//     the seam (a min scan finds them), corrects the chunks whose entry was not the
+//     previous guess's exit, and finishes pieces longer than a scan may look ahead.
+//     Scans in stages 2 and 3 stop at chunk_bytes past their chunk (BoundedText), so a
+//     megabyte-long piece costs O(n) in all, not O(n^2 / chunk_bytes).
 //  5. MergePieces: each chunk merges the pieces that start in it (tiktoken's merge,
 //     bpe.h), writing each token's id at the byte where it starts and -1 elsewhere.
 //  6. CountTokens, an exclusive sum over chunks, WriteTokens, FinishRows, PadRows:
@@ -54,7 +55,7 @@ struct PipelineShape {
 struct PipelineLayout {
   int64_t chunks_per_row, chunks;
   int64_t candidates, taken, boundaries, ids, long_work, chunk_exit, seam_exit, next_special,
-      next_special_min, chunk_tokens, chunk_offsets, scan_temp, total;
+      next_special_min, next_problem, next_problem_min, chunk_tokens, chunk_offsets, scan_temp, total;
 };
 
 // Workspace words a long piece of n bytes needs at the offset long_piece_offset(start)
@@ -95,6 +96,8 @@ JAXBPE_HD PipelineLayout pipeline_layout(const PipelineShape& s) {
   l.seam_exit = section(8 * chunks);
   l.next_special = section(s.specials ? 8 * chunks : 0);
   l.next_special_min = section(s.specials ? 8 * chunks : 0);
+  l.next_problem = section(8 * chunks);
+  l.next_problem_min = section(8 * chunks);
   l.chunk_tokens = section(8 * chunks);
   l.chunk_offsets = section(8 * chunks);
   l.scan_temp = section(scan_temp_bound(chunks));
@@ -110,7 +113,7 @@ JAXBPE_HD int64_t stopped_piece(int64_t exit) { return -1 - exit; }
 
 // Values of a boundaries byte.
 constexpr uint8_t kNoBoundary = 0, kBoundary = 1, kSeamBoundary = 2;
-constexpr int64_t kNoSpecial = INT64_MAX;
+constexpr int64_t kNoSpecial = INT64_MAX, kNoChunk = INT64_MAX;
 
 // Everything the stages read and write, passed by value to each.
 struct Pipeline {
@@ -137,8 +140,13 @@ struct Pipeline {
   int32_t* long_work;   // workspace of long pieces (long_piece_offset)
   int64_t* chunk_exit;  // where the chunk's guess leaves it (or stopped_in)
   int64_t* seam_exit;   // where the chain in the chunk's boundaries leaves it
-  int64_t* next_special;      // reversed: the first taken special token of each chunk
-  int64_t* next_special_min;  // its suffix minimum: the first one at or after each chunk
+  // Two "first at or after" indexes over chunks (see later_min): the first taken special
+  // token of each chunk (a position in `data`), and chunks whose seam JoinSeams could not
+  // settle (FixRows' work).
+  int64_t* next_special;
+  int64_t* next_special_min;
+  int64_t* next_problem;
+  int64_t* next_problem_min;
   int64_t* chunk_tokens;      // tokens that start in each chunk
   int64_t* chunk_offsets;     // their exclusive sum
   void* scan_temp;
@@ -146,6 +154,15 @@ struct Pipeline {
   // -- geometry ------------------------------------------------------------------------
 
   JAXBPE_HD int64_t row_of(int64_t chunk) const { return chunk / layout.chunks_per_row; }
+
+  // A value per chunk is stored in reverse order, so that an inclusive min scan of the
+  // array gives, read back at a chunk, the least value stored at it or at any later chunk.
+  JAXBPE_HD void store_for_later_min(int64_t* values, int64_t chunk, int64_t value) const {
+    values[layout.chunks - 1 - chunk] = value;
+  }
+  JAXBPE_HD int64_t later_min(const int64_t* scanned, int64_t chunk) const {
+    return scanned[layout.chunks - 1 - chunk];
+  }
   JAXBPE_HD int64_t length(int64_t row) const { return clamped_length(lengths[row], shape.row_len); }
   JAXBPE_HD const uint8_t* row_data(int64_t row) const { return data + row * shape.row_len; }
   JAXBPE_HD int64_t at(int64_t row, int64_t pos) const { return row * shape.row_len + pos; }
@@ -187,7 +204,7 @@ struct Pipeline {
     for (int64_t q = pos; q < chunk_end; ++q)
       if (taken[at(row, q)]) return q;
     if (chunk + 1 >= layout.chunks_per_row) return n;
-    const int64_t later = next_special_min[layout.chunks - 1 - (row * layout.chunks_per_row + chunk + 1)];
+    const int64_t later = later_min(next_special_min, row * layout.chunks_per_row + chunk + 1);
     return later < at(row + 1, 0) ? later - at(row, 0) : n;
   }
 
@@ -273,6 +290,8 @@ inline Pipeline make_pipeline(const Tables& tables, const Specials& specials, Cl
   p.seam_exit = reinterpret_cast<int64_t*>(workspace + l.seam_exit);
   p.next_special = reinterpret_cast<int64_t*>(workspace + l.next_special);
   p.next_special_min = reinterpret_cast<int64_t*>(workspace + l.next_special_min);
+  p.next_problem = reinterpret_cast<int64_t*>(workspace + l.next_problem);
+  p.next_problem_min = reinterpret_cast<int64_t*>(workspace + l.next_problem_min);
   p.chunk_tokens = reinterpret_cast<int64_t*>(workspace + l.chunk_tokens);
   p.chunk_offsets = reinterpret_cast<int64_t*>(workspace + l.chunk_offsets);
   p.scan_temp = workspace + l.scan_temp;
@@ -328,7 +347,7 @@ struct FirstSpecials {
     int64_t first = kNoSpecial;
     for (int64_t pos = c.begin; pos < c.end && first == kNoSpecial; ++pos)
       if (p.taken[p.at(c.row, pos)]) first = p.at(c.row, pos);
-    p.next_special[p.layout.chunks - 1 - chunk] = first;
+    p.store_for_later_min(p.next_special, chunk, first);
   }
 };
 
@@ -368,28 +387,38 @@ struct GuessBoundaries {
 
 // Every chunk but a row's first: continue the previous chunk's guess from its exit.
 // Where that guess stopped in a long piece, the chunk's own guess is kept for FixRows.
+// A chunk whose exit is not its guess's, or not known, is a problem for FixRows: the
+// next chunk's seam assumed otherwise.
 struct JoinSeams {
   Pipeline p;
   JAXBPE_HD void operator()(int64_t chunk) const {
     const Pipeline::Range c = p.range(chunk);
-    if (c.begin >= c.end) return;
-    const int64_t entry = c.begin > 0 ? p.chunk_exit[chunk - 1] : 0;
-    p.seam_exit[chunk] = c.begin > 0 && !is_stopped(entry) ? p.join(c, entry, c.begin, p.chunk_exit[chunk], true)
-                                                           : p.chunk_exit[chunk];
+    int64_t problem = kNoChunk;
+    if (c.begin < c.end) {
+      const int64_t entry = c.begin > 0 ? p.chunk_exit[chunk - 1] : 0;
+      const int64_t exit = c.begin > 0 && !is_stopped(entry) ? p.join(c, entry, c.begin, p.chunk_exit[chunk], true)
+                                                             : p.chunk_exit[chunk];
+      p.seam_exit[chunk] = exit;
+      if (is_stopped(exit) || exit != p.chunk_exit[chunk]) problem = chunk;
+    }
+    p.store_for_later_min(p.next_problem, chunk, problem);
   }
 };
 
-// One row: the row's true entry into each chunk is the true exit of the one before; where
-// it is not the exit JoinSeams assumed, the chunk is joined again from the true entry.
-// A scan that stopped only knows that its piece reaches past where it may look: the
-// piece is scanned to its end, and where that lies in the chunk the chain goes on
-// from there (nothing after the stopped piece is marked).
+// One row, from its first problem chunk: the row's true entry into each chunk is the
+// true exit of the one before; where it is not the exit JoinSeams assumed, the chunk is
+// joined again from the true entry. A scan that stopped only knows that its piece
+// reaches past where it may look: the piece is scanned to its end, and where that lies
+// in the chunk the chain goes on from there (nothing after the stopped piece is
+// marked). Once a chunk's true exit is its guess's, every chunk up to the next problem
+// is right as JoinSeams left it.
 struct FixRows {
   Pipeline p;
   JAXBPE_HD void operator()(int64_t row) const {
-    const int64_t first = row * p.layout.chunks_per_row;
-    int64_t entry = 0;  // the true entry of the next chunk
-    for (int64_t chunk = first; chunk < first + p.layout.chunks_per_row; ++chunk) {
+    const int64_t first = row * p.layout.chunks_per_row, last = first + p.layout.chunks_per_row;
+    int64_t chunk = p.later_min(p.next_problem_min, first);
+    int64_t entry = chunk > first && chunk < last ? p.chunk_exit[chunk - 1] : 0;  // the true entry of `chunk`
+    while (chunk < last) {
       const Pipeline::Range c = p.range(chunk);
       if (c.begin >= c.end) break;
       int64_t exit = p.seam_exit[chunk];
@@ -399,6 +428,12 @@ struct FixRows {
         exit = end < c.end ? p.join(c, end, end, exit, false) : end;
       }
       entry = p.seam_exit[chunk] = exit;
+      if (exit == p.chunk_exit[chunk] && chunk + 1 < last) {
+        chunk = p.later_min(p.next_problem_min, chunk + 1);
+        if (chunk < last) entry = p.chunk_exit[chunk - 1];
+      } else {
+        ++chunk;
+      }
     }
   }
 };
@@ -504,6 +539,7 @@ void run_pipeline(Executor& ex, const Pipeline& p) {
   }
   ex.for_each(chunks, GuessBoundaries{p});
   ex.for_each(chunks, JoinSeams{p});
+  ex.inclusive_scan(p.next_problem, p.next_problem_min, chunks, Min{}, p.scan_temp);
   ex.for_each(rows, FixRows{p});
   ex.for_each(chunks, MergePieces{p});
   ex.for_each(chunks, CountTokens{p});

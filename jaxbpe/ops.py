@@ -11,7 +11,6 @@ import numpy as np
 
 from . import _native, sharding
 from .core import AllowedSpecial, Encoding
-from .patterns import pattern_id
 
 try:
     from . import _native_cuda
@@ -83,6 +82,7 @@ def encode(
         raise ValueError(f"max_tokens must be a non-negative int, got {max_tokens!r}")
     if not -(2**31) <= pad_id < 2**31:
         raise ValueError(f"pad_id must fit in int32, got {pad_id}")
+    pattern = enc.native_pattern_id()  # refuses a pattern that only the host can split
     _check_backend(data)
     if axes := sharding.batch_axes(data):  # tokenize shard by shard (see sharding.py)
         options = dict(max_tokens=max_tokens, pad_id=pad_id, allowed_special=allowed_special, return_status=return_status)
@@ -97,13 +97,12 @@ def encode(
         ),
         vmap_method="expand_dims",
     )
-    specials = enc._specials_blob(enc._resolve_allowed(allowed_special))
     tokens, counts, status = call(
         enc.tables,
-        specials,
+        enc.native_specials(allowed_special),
         data,
         lengths,
-        pattern=np.int32(pattern_id(enc.pattern)),
+        pattern=np.int32(pattern),
         pad_id=np.int32(pad_id),
     )
     return (tokens, counts, status) if return_status else (tokens, counts)

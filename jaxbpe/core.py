@@ -89,8 +89,9 @@ class Encoding:
         self._identity = object()  # shared by this encoding's copies, see _Static
         _LIVE_ENCODINGS.add(self)
         self._special_token_values = set(self._special_tokens.values())
-        # Decoding a shared id gives its first name (tiktoken: o200k_harmony's 200018
-        # decodes as <|endofprompt|>, not <|reserved_200018|>).
+        # An id with several names decodes as the first. tiktoken decodes it as whichever
+        # name its hash map keeps: for o200k_harmony's 200018 also the first,
+        # <|endofprompt|> (not <|reserved_200018|>); a rule for other vocabularies it has not.
         first_names = {}
         for text, i in self._special_tokens.items():
             first_names.setdefault(i, text)

@@ -64,7 +64,7 @@ class HostSplitter:
         except ImportError:
             raise ImportError(
                 f"the pattern {pat_str[:120]!r} has no native jaxbpe pre-tokenizer; splitting "
-                "text with it needs the `regex` package (pip install regex)"
+                "text with it needs the `regex` package (pip install regex, or jaxbpe[regex])"
             ) from None
         try:
             self._regex = regex.compile(_end_of_text_anchors(pat_str))

@@ -61,9 +61,10 @@ Fixture* load_fixture() {
 
   const jaxbpe::Tables& t = fx->plain.tables;
   for (int32_t id = 0; id < t.n_tokens; ++id)
-    fx->ranks.emplace(std::string(reinterpret_cast<const char*>(t.token_bytes + t.token_offsets[id]),
-                                  size_t(jaxbpe::token_length(t, id))),
-                      id);
+    if (jaxbpe::token_length(t, id) > 0)  // an empty id is a gap in the ranks, no token
+      fx->ranks.emplace(std::string(reinterpret_cast<const char*>(t.token_bytes + t.token_offsets[id]),
+                                    size_t(jaxbpe::token_length(t, id))),
+                        id);
   const jaxbpe::Specials& sp = fx->with_specials.specials;
   for (int32_t i = 0; i < sp.count; ++i)
     fx->specials.emplace_back(std::string(reinterpret_cast<const char*>(sp.bytes + sp.offsets[i]),

@@ -133,7 +133,6 @@ class Encoding:
             pat_str=resolve_pattern("r50k"),
             mergeable_ranks=load_gpt2_vocab(read_bytes(vocab_bpe), read_bytes(encoder_json), vocab_bpe, encoder_json),
             special_tokens={"<|endoftext|>": 50256},
-            explicit_n_vocab=50257,
         )
 
     @classmethod
@@ -530,6 +529,10 @@ class Encoding:
         return count
 
     @functools.cached_property
+    def _special_names(self) -> frozenset[str]:
+        return frozenset(self._special_tokens)
+
+    @functools.cached_property
     def _ordinary_ids(self) -> frozenset[int]:
         return frozenset(self._mergeable_ranks.values())
 
@@ -540,6 +543,8 @@ class Encoding:
 
     def _special_sets(self, allowed_special, disallowed_special) -> tuple[frozenset[str], frozenset[str]]:
         """The allowed special tokens, and the text that must not occur (tiktoken's rules)."""
+        if disallowed_special == "all" and not allowed_special:  # the defaults, the common case
+            return frozenset(), self._special_names
         allowed = self._resolve_allowed(allowed_special)
         if disallowed_special == "all":
             return allowed, frozenset(self.special_tokens_set - allowed)

@@ -17,6 +17,10 @@ class VocabularyError(ValueError):
     """A vocabulary file is missing, corrupt, or not what it claims to be."""
 
 
+class VocabularyFileNotFoundError(VocabularyError, FileNotFoundError):
+    """A vocabulary file is missing (a FileNotFoundError too, as tiktoken raises)."""
+
+
 class VocabularySizeError(VocabularyError, AssertionError):
     """explicit_n_vocab disagrees with the vocabulary (an AssertionError, as in tiktoken)."""
 
@@ -31,7 +35,7 @@ def read_bytes(path: str | os.PathLike) -> bytes:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise VocabularyError(f"vocabulary file not found: {path}") from None
+        raise VocabularyFileNotFoundError(f"vocabulary file not found: {path}") from None
     if path.suffix == ".gz":
         try:
             data = gzip.decompress(data)

@@ -8,7 +8,6 @@ import random
 
 import jax
 import pytest
-import tiktoken
 
 import corpus
 import jaxbpe

@@ -42,7 +42,6 @@ from typing import Any
 
 import jax
 import numpy as np
-import tiktoken
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -197,11 +196,8 @@ def single_and_batch(
     ]
 
 
-def tiktoken_contenders(name: str, ranks: dict[bytes, int]) -> list[Contender]:
-    known = jaxbpe.known_encoding(name)
-    enc = tiktoken.Encoding(
-        name, pat_str=PATTERNS[known.pattern], mergeable_ranks=ranks, special_tokens=known.special_tokens
-    )
+def tiktoken_contenders(name: str) -> list[Contender]:
+    enc = jaxbpe.get_encoding(name).to_tiktoken()
     return [
         Contender(REFERENCE, one_at_a_time(enc.encode_ordinary)),
         Contender(
@@ -382,7 +378,7 @@ def all_contenders(name: str, notes: list[str]) -> list[Contender]:
     """tiktoken first: its single-threaded output is the others' reference."""
     ranks = jaxbpe.parse_tiktoken_bpe(jaxbpe.rank_file_bytes(jaxbpe.known_encoding(name).ranks))
     return (
-        tiktoken_contenders(name, ranks)
+        tiktoken_contenders(name)
         + hf_contenders(name, ranks)
         + jaxbpe_contenders(name)
         + optional_contenders(name, ranks, notes)

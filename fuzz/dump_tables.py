@@ -10,16 +10,15 @@ import sys
 from pathlib import Path
 
 import jaxbpe
-from jaxbpe.patterns import pattern_id
 
 
 def main(name: str, out_dir: str) -> None:
     enc = jaxbpe.get_encoding(name)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "tables.bin").write_bytes(enc._tables.tobytes())
-    (out / "specials.bin").write_bytes(enc._all_specials.tobytes())
-    (out / "pattern.txt").write_text(str(pattern_id(enc.pattern)))
+    (out / "tables.bin").write_bytes(enc.host_tables.tobytes())
+    (out / "specials.bin").write_bytes(enc.native_specials("all").tobytes())
+    (out / "pattern.txt").write_text(str(enc.native_pattern_id()))
 
 
 if __name__ == "__main__":

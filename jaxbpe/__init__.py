@@ -1,14 +1,18 @@
-"""jaxbpe: exact byte-level BPE (tiktoken's encodings) inside jax.jit, on CPU and GPU."""
+"""jaxbpe: exact byte-level BPE (tiktoken's encodings) inside jax.jit, on CPU and GPU.
+
+The module is also tiktoken's: `import jaxbpe as tiktoken` gives code written for
+tiktoken 0.14 its whole API (`get_encoding`, `encoding_for_model`, `Encoding`,
+`jaxbpe.load`, `jaxbpe.model`, `jaxbpe.registry`)."""
 
 from __future__ import annotations
 
-import functools
-
+from . import load, model, registry
 from .core import Encoding
 from .decode import Decoded, DecodeTable, StreamDecoder, decode, decode_table
+from .model import encoding_for_model, encoding_name_for_model
 from .ops import EncodeStatus, encode, to_bytes_batch
 from .pack import Packed, pack
-from .registry import KNOWN_ENCODINGS, known_encoding, rank_file_bytes
+from .registry import KNOWN_ENCODINGS, get_encoding, known_encoding, list_encoding_names, rank_file_bytes
 from .vocab import VocabularyError, parse_tiktoken_bpe
 
 __all__ = [
@@ -22,27 +26,10 @@ __all__ = [
     "decode",
     "decode_table",
     "encode",
+    "encoding_for_model",
+    "encoding_name_for_model",
     "get_encoding",
     "list_encoding_names",
     "pack",
     "to_bytes_batch",
 ]
-
-
-def list_encoding_names() -> list[str]:
-    return list(KNOWN_ENCODINGS)
-
-
-@functools.lru_cache(maxsize=None)
-def get_encoding(name: str) -> Encoding:
-    """A known encoding ("gpt2", "r50k_base", "p50k_base", "cl100k_base", "o200k_base",
-    "o200k_harmony"). Its rank file is looked up in $JAXBPE_VOCAB_DIR, jaxbpe's cache and
-    tiktoken's cache, and fetched when absent; its sha256 is always verified."""
-    known = known_encoding(name)
-    f = known.ranks
-    return Encoding(
-        name,
-        pattern=known.pattern,
-        mergeable_ranks=parse_tiktoken_bpe(rank_file_bytes(f), f.filename),
-        special_tokens=known.special_tokens,
-    )

@@ -4,6 +4,7 @@ generation loop on the host without splitting a character (`StreamDecoder`)."""
 from __future__ import annotations
 
 import codecs
+import weakref
 from typing import NamedTuple
 
 import jax
@@ -28,26 +29,17 @@ class Decoded(NamedTuple):
     invalid: jax.Array  # bool[B]
 
 
-_TABLES: dict[int, tuple[object, DecodeTable]] = {}
+# One DecodeTable per encoding, held as long as the encoding is.
+_TABLES: weakref.WeakKeyDictionary[Encoding, DecodeTable] = weakref.WeakKeyDictionary()
 
 
 def decode_table(enc: Encoding) -> DecodeTable:
-    """The encoding's `DecodeTable` on the default device, built once per encoding.
-
-    Ids that are no token (gaps between the ordinary and the special ids) have no bytes.
-    """
-    key = id(enc._core)
-    if key not in _TABLES:
-        pieces = [b""] * enc.n_vocab
-        for i in range(enc._core.n_tokens):
-            pieces[i] = enc.decode_single_token_bytes(i)
-        for text, i in enc._special_tokens.items():
-            pieces[i] = text.encode()
-        offsets = np.zeros(len(pieces) + 1, np.int32)
-        np.cumsum([len(p) for p in pieces], out=offsets[1:])
-        table = DecodeTable(jax.device_put(np.frombuffer(b"".join(pieces), np.uint8)), jax.device_put(offsets))
-        _TABLES[key] = (enc._core, table)  # the core is kept alive so its id stays unique
-    return _TABLES[key][1]
+    """The encoding's `DecodeTable` on the default device, built once per encoding from
+    `enc.decode_arrays`. Ids that are no token (gaps between ordinary and special ids)
+    have no bytes; an id with several special-token names decodes as its first."""
+    if (table := _TABLES.get(enc)) is None:
+        table = _TABLES[enc] = DecodeTable(*(jax.device_put(a) for a in enc.decode_arrays))
+    return table
 
 
 def decode(

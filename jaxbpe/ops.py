@@ -11,7 +11,6 @@ import numpy as np
 
 from . import _native, sharding
 from .core import AllowedSpecial, Encoding
-from .patterns import pattern_id
 
 try:
     from . import _native_cuda
@@ -83,6 +82,7 @@ def encode(
         raise ValueError(f"max_tokens must be a non-negative int, got {max_tokens!r}")
     if not -(2**31) <= pad_id < 2**31:
         raise ValueError(f"pad_id must fit in int32, got {pad_id}")
+    pattern = enc.native_pattern_id()  # refuses a pattern that only the host can split
     _check_backend(data)
     if axes := sharding.batch_axes(data):  # tokenize shard by shard (see sharding.py)
         options = dict(max_tokens=max_tokens, pad_id=pad_id, allowed_special=allowed_special, return_status=return_status)
@@ -93,15 +93,15 @@ def encode(
         jax.ShapeDtypeStruct((batch,), jnp.int32),
         jax.ShapeDtypeStruct((batch,), jnp.int32),
     )
-    specials = enc._specials_blob(enc._resolve_allowed(allowed_special))
-    attrs = dict(pattern=np.int32(pattern_id(enc.pattern)), pad_id=np.int32(pad_id))
+    specials = enc.native_specials(allowed_special)
+    attrs = dict(pattern=np.int32(pattern), pad_id=np.int32(pad_id))
 
     def on_cpu(*operands):
         return jax.ffi.ffi_call("jaxbpe_encode", results, vmap_method="expand_dims")(*operands, **attrs)
 
     def on_cuda(*operands):
         # The staged parallel encoder's workspace is one more result, dropped here.
-        heap_merge = not enc._core.merges_in_rank_order
+        heap_merge = not enc.merges_in_rank_order
         chunk = _native.PIPELINE_CHUNK_BYTES
         workspace = _native.pipeline_workspace_bytes(batch, row_len, int(max_tokens), chunk, specials.size > 0, heap_merge)
         call = jax.ffi.ffi_call(
@@ -112,7 +112,7 @@ def encode(
             **attrs,
             chunk_bytes=np.int64(chunk),
             heap_merge=heap_merge,
-            tables_header=enc._core.tables_header,
+            tables_header=enc.native_tables_header,
             specials_header=_native.specials_header(specials),
         )
         return tuple(outputs)

@@ -1,7 +1,9 @@
-"""The pre-tokenizer families jaxbpe implements natively, with the exact regexes of
-tiktoken's encodings (tiktoken_ext/openai_public.py) that each one reproduces."""
+"""Pre-tokenizer patterns: the regexes of tiktoken's encodings (tiktoken_ext/openai_public.py)
+that jaxbpe's native scanners reproduce, and the host path for any other regex."""
 
 from __future__ import annotations
+
+import numpy as np
 
 _O200K_PARTS = (
     r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
@@ -19,26 +21,96 @@ PATTERNS = {
     "cl100k": r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s""",
     "o200k": "|".join(_O200K_PARTS),
 }
-# GPT-2's original, slower spelling of the r50k pattern, as Hugging Face files carry it.
+# GPT-2's original, slower spelling of the r50k pattern (tiktoken calls the two
+# equivalent), as Hugging Face files carry it.
 _ALIASES = {
     r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+""": "r50k",
 }
 
 
-def pattern_family(pattern: str) -> str:
-    """The family name for a family name or one of the supported regexes."""
-    if pattern in PATTERNS:
-        return pattern
+def native_family(pat_str: str) -> str | None:
+    """The native scanner family ("r50k", "cl100k", "o200k") whose exact regex pat_str
+    is, or None: such a pattern is split on the host (see HostSplitter)."""
     for name, regex in PATTERNS.items():
-        if pattern == regex:
+        if pat_str == regex:
             return name
-    if pattern in _ALIASES:
-        return _ALIASES[pattern]
-    raise ValueError(
-        f"unsupported pre-tokenizer pattern {pattern[:120]!r}: jaxbpe implements the "
-        f"families {sorted(PATTERNS)} (give a family name or its exact tiktoken regex)"
-    )
+    return _ALIASES.get(pat_str)
+
+
+def resolve_pattern(pattern: str) -> str:
+    """The regex for a family name ("r50k", "cl100k", "o200k") or a regex itself."""
+    return PATTERNS.get(pattern, pattern)
 
 
 def pattern_id(family: str) -> int:
     return list(PATTERNS).index(family)
+
+
+class HostSplitter:
+    """Splits text with a regex that has no native scanner, with the `regex` package on
+    the host: the documented slower path (the pieces' merges stay native).
+
+    tiktoken splits with Rust's fancy_regex, whose syntax and leftmost-first semantics
+    `regex` shares. Where they differ, this follows tiktoken: `$` outside multi-line mode
+    is the end of the text only (in `regex` it also matches before a final newline). What
+    remains different are the Unicode versions of the two engines' property tables: code
+    points assigned in recent Unicode versions (e.g. U+33422, Unicode 17) may be classed
+    differently, as they may between tiktoken releases.
+    """
+
+    def __init__(self, pat_str: str):
+        try:
+            import regex
+        except ImportError:
+            raise ImportError(
+                f"the pattern {pat_str[:120]!r} has no native jaxbpe pre-tokenizer; splitting "
+                "text with it needs the `regex` package (pip install regex, or jaxbpe[regex])"
+            ) from None
+        try:
+            self._regex = regex.compile(_end_of_text_anchors(pat_str))
+        except regex.error as e:
+            raise ValueError(f"invalid pattern {pat_str[:120]!r}: {e}") from None
+
+    def pieces(self, text: str) -> tuple[bytes, np.ndarray, np.ndarray]:
+        """text's UTF-8 bytes and the byte offsets where each match starts and ends.
+        Text between matches belongs to no piece, as in tiktoken."""
+        data = text.encode("utf-8")
+        spans = np.array([m.span() for m in self._regex.finditer(text)], dtype=np.int64).reshape(-1, 2)
+        if len(data) != len(text):  # character offsets -> byte offsets
+            cps = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+            widths = 1 + (cps >= 0x80) + (cps >= 0x800) + (cps >= 0x10000)
+            byte_at = np.concatenate([[0], np.cumsum(widths)])
+            spans = byte_at[spans]
+        return data, np.ascontiguousarray(spans[:, 0]), np.ascontiguousarray(spans[:, 1])
+
+
+def _end_of_text_anchors(pat_str: str) -> str:
+    r"""pat_str with each `$` outside a character class written `\Z`: Rust's `$` (without
+    the m flag) is the end of the text, Python's also the place before a final newline.
+    With an m flag anywhere, `$` is the end of a line in both and nothing changes."""
+    import regex
+
+    if regex.search(r"\(\?[a-zA-Z]*m", pat_str):
+        return pat_str
+    out, i, in_class = [], 0, False
+    while i < len(pat_str):
+        c = pat_str[i]
+        if c == "\\":
+            out.append(pat_str[i : i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+            # A ']' right after '[' or '[^' is a literal member, not the end.
+            j = i + 1 + (pat_str[i + 1 : i + 2] == "^")
+            if pat_str[j : j + 1] == "]":
+                out.append(pat_str[i : j + 1])
+                i = j + 1
+                continue
+        elif c == "$":
+            c = r"\Z"
+        out.append(c)
+        i += 1
+    return "".join(out)

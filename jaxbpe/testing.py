@@ -15,7 +15,6 @@ import numpy as np
 
 from . import _native
 from .core import AllowedSpecial, Encoding
-from .patterns import pattern_id
 
 
 class PipelineRun(NamedTuple):
@@ -41,11 +40,11 @@ def pipeline_run(
     runs compare byte for byte)."""
     data = np.ascontiguousarray(data, dtype=np.uint8)
     lengths = np.ascontiguousarray(lengths, dtype=np.int32)
-    specials = enc._specials_blob(enc._resolve_allowed(allowed_special))
+    specials = enc.native_specials(allowed_special)
     width = data.shape[1] if max_tokens is None else max_tokens
     return PipelineRun(
         *_native.pipeline_encode(
-            enc._tables, specials, pattern_id(enc.pattern), data, lengths, width, pad_id, chunk_bytes, order_seed
+            enc.host_tables, specials, enc.native_pattern_id(), data, lengths, width, pad_id, chunk_bytes, order_seed
         )
     )
 
@@ -80,4 +79,4 @@ def chunked_encode(
     """The ids of one text encoded as `parts` chunks joined at their seams, as the host
     API and the CPU custom call encode long texts on several threads."""
     data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else bytes(text)
-    return enc._core.encode_in_chunks(data, enc._specials_blob(enc._resolve_allowed(allowed_special)), parts, threads)
+    return enc._native.encode_in_chunks(data, enc.native_specials(allowed_special), parts, threads)

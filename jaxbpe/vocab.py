@@ -17,6 +17,14 @@ class VocabularyError(ValueError):
     """A vocabulary file is missing, corrupt, or not what it claims to be."""
 
 
+class VocabularyFileNotFoundError(VocabularyError, FileNotFoundError):
+    """A vocabulary file is missing (a FileNotFoundError too, as tiktoken raises)."""
+
+
+class VocabularySizeError(VocabularyError, AssertionError):
+    """explicit_n_vocab disagrees with the vocabulary (an AssertionError, as in tiktoken)."""
+
+
 def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -27,7 +35,7 @@ def read_bytes(path: str | os.PathLike) -> bytes:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise VocabularyError(f"vocabulary file not found: {path}") from None
+        raise VocabularyFileNotFoundError(f"vocabulary file not found: {path}") from None
     if path.suffix == ".gz":
         try:
             data = gzip.decompress(data)
@@ -74,12 +82,6 @@ def parse_tiktoken_bpe(data: bytes, path: str | os.PathLike = "<bytes>") -> dict
     return ranks
 
 
-def load_tiktoken_bpe(path: str | os.PathLike, expected_hash: str | None = None) -> dict[bytes, int]:
-    data = read_bytes(path)
-    check_hash(data, expected_hash, path)
-    return parse_tiktoken_bpe(data, path)
-
-
 def _gpt2_byte_alphabet() -> dict[str, int]:
     """GPT-2's printable stand-in character for each byte (its `bytes_to_unicode`)."""
     printable = [b for b in range(256) if chr(b).isprintable() and chr(b) != " "]
@@ -96,37 +98,47 @@ def _gpt2_token_bytes(token: str, alphabet: dict[str, int], where: str) -> bytes
         raise VocabularyError(f"{where}: {token!r} has a character outside GPT-2's byte alphabet: {e}") from None
 
 
-def load_gpt2_vocab(vocab_bpe: str | os.PathLike, encoder_json: str | os.PathLike) -> dict[bytes, int]:
-    """GPT-2's original release files: ranks follow the merge order, as in tiktoken;
-    encoder.json must agree with them."""
+def load_gpt2_vocab(
+    vocab_bpe: bytes,
+    encoder_json: bytes,
+    vocab_bpe_path: str | os.PathLike = "vocab.bpe",
+    encoder_json_path: str | os.PathLike = "encoder.json",
+    *,
+    clobber_one_byte_tokens: bool = False,
+) -> dict[bytes, int]:
+    """The ranks of GPT-2's original release files, given their contents (the paths
+    name them in errors): ranks follow the merge order, as in tiktoken; encoder.json must
+    agree with them. With clobber_one_byte_tokens the single bytes take encoder.json's
+    ranks (tiktoken's option of that name)."""
     alphabet = _gpt2_byte_alphabet()
     byte_order = sorted(alphabet, key=lambda ch: ord(ch))
     ranks = {bytes([alphabet[ch]]): i for i, ch in enumerate(byte_order)}
-    lines = read_bytes(vocab_bpe).decode("utf-8").splitlines()
-    for lineno, line in enumerate(lines, 1):
+    for lineno, line in enumerate(vocab_bpe.decode("utf-8").splitlines(), 1):
         if lineno == 1 and line.startswith("#version"):
             continue
         if not line.strip():
             continue
         parts = line.split()
+        where = f"{vocab_bpe_path}:{lineno}"
         if len(parts) != 2:
-            raise VocabularyError(f"{vocab_bpe}:{lineno}: expected two tokens, got {line[:80]!r}")
-        where = f"{vocab_bpe}:{lineno}"
+            raise VocabularyError(f"{where}: expected two tokens, got {line[:80]!r}")
         merged = _gpt2_token_bytes(parts[0], alphabet, where) + _gpt2_token_bytes(parts[1], alphabet, where)
         if merged in ranks:
             raise VocabularyError(f"{where}: duplicate merge {line!r}")
         ranks[merged] = len(ranks)
     try:
-        encoder = json.loads(read_bytes(encoder_json))
+        encoder = json.loads(encoder_json)
     except json.JSONDecodeError as e:
-        raise VocabularyError(f"{encoder_json}: not valid JSON ({e})") from None
+        raise VocabularyError(f"{encoder_json_path}: not valid JSON ({e})") from None
     from_json = {
-        _gpt2_token_bytes(tok, alphabet, str(encoder_json)): rank
+        _gpt2_token_bytes(tok, alphabet, str(encoder_json_path)): rank
         for tok, rank in encoder.items()
-        if not (tok.startswith("<|") and tok.endswith("|>"))
+        if tok not in ("<|endoftext|>", "<|startoftext|>")  # tiktoken drops these two
     }
+    if clobber_one_byte_tokens:
+        ranks.update({token: rank for token, rank in from_json.items() if len(token) == 1})
     if from_json != ranks:
-        raise VocabularyError(f"{encoder_json} does not agree with the merges in {vocab_bpe}")
+        raise VocabularyError(f"{encoder_json_path} does not agree with the merges in {vocab_bpe_path}")
     return ranks
 
 

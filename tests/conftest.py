@@ -12,7 +12,6 @@ import tiktoken
 from hypothesis import settings
 
 import jaxbpe
-from jaxbpe.patterns import PATTERNS
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT / "tools")]
@@ -29,13 +28,8 @@ PARITY_ENCODINGS = ["gpt2", "cl100k_base", "o200k_base"]
 
 @functools.lru_cache(maxsize=None)
 def reference(name: str) -> tiktoken.Encoding:
-    """tiktoken's encoding, built offline from the rank file jaxbpe verified."""
-    enc = jaxbpe.get_encoding(name)
-    known = jaxbpe.registry.known_encoding(name)
-    ranks = jaxbpe.vocab.parse_tiktoken_bpe(jaxbpe.registry.rank_file_bytes(known.ranks))
-    return tiktoken.Encoding(
-        name, pat_str=PATTERNS[enc.pattern], mergeable_ranks=ranks, special_tokens=known.special_tokens
-    )
+    """tiktoken's encoding of the very vocabulary jaxbpe loaded (offline, hash-verified)."""
+    return jaxbpe.get_encoding(name).to_tiktoken()
 
 
 @pytest.fixture(params=PARITY_ENCODINGS, scope="session")

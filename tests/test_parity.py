@@ -13,6 +13,7 @@ import tiktoken
 
 import corpus
 import jaxbpe
+from conftest import PARITY_ENCODINGS, reference
 from adversarial import codepoints_by_category, random_mixture, random_unicode, runs
 from jaxbpe.patterns import PATTERNS
 
@@ -135,6 +136,22 @@ def test_special_tokens_match_tiktoken(enc, ref):
     assert np.asarray(tokens)[0, : int(counts[0])].tolist() == ref.encode(text, allowed_special="all")
 
 
+# tiktoken's other encodings, each with the pattern of one above and its own ranks or
+# special tokens: r50k_base, p50k_base, p50k_edit, o200k_harmony.
+OTHER_ENCODINGS = [name for name in tiktoken.list_encoding_names() if name not in PARITY_ENCODINGS]
+
+
+@pytest.mark.parametrize("other", OTHER_ENCODINGS)
+def test_every_tiktoken_encoding_matches_tiktoken(other, real_documents, adversarial_texts):
+    enc, ref = jaxbpe.get_encoding(other), reference(other)
+    texts = real_documents + adversarial_texts
+    assert enc.encode_ordinary_batch(texts) == ref.encode_ordinary_batch(texts)
+    specials = sorted(ref.special_tokens_set)
+    text = "".join(f"{t} x{t}\n " for t in specials[:40] + specials[-40:])
+    assert enc.encode(text, allowed_special="all") == ref.encode(text, allowed_special="all")
+    assert jitted_rows(enc, [text[:3000]]) == [ref.encode_ordinary(text[:3000])]
+
+
 def test_vocabulary_whose_merges_leave_rank_order_matches_tiktoken():
     """tiktoken's vocabularies build every token with merges of rising rank, which the
     fast long-piece merge relies on. Here BPE builds "bcb" (257) from "b" and "cb" (258),
@@ -142,8 +159,8 @@ def test_vocabulary_whose_merges_leave_rank_order_matches_tiktoken():
     fast one gets this text wrong)."""
     ranks = {bytes([b]): b for b in range(256)}
     ranks |= {b"ba": 256, b"bcb": 257, b"cb": 258, b"cbb": 259, b"bcc": 260, b"cc": 261}
-    enc = jaxbpe.Encoding("out_of_order", pattern="r50k", mergeable_ranks=ranks)
-    ref = tiktoken.Encoding("out_of_order", pat_str=PATTERNS["r50k"], mergeable_ranks=ranks, special_tokens={})
+    enc = jaxbpe.Encoding("out_of_order", pat_str=PATTERNS["r50k"], mergeable_ranks=ranks, special_tokens={})
+    ref = enc.to_tiktoken()
     rng = random.Random(5)
     texts = ["bcacaaaacabcabaccaacbbacbcbbcacbbaacaaccbccbcabcbbbaababaaaabbabaabaaaccbcbbccbc"]
     texts += ["".join(rng.choice("abc") for _ in range(n)) for n in [3, 64, 65, 300, 2000] for _ in range(20)]

@@ -146,7 +146,7 @@ def test_overlapping_special_tokens_are_taken_leftmost_first(chunk):
     parallel and must agree (tiktoken takes the leftmost match too)."""
     ranks = {bytes([b]): b for b in range(256)}
     specials = {"<ab>": 256, "b><c": 257, "<c>": 258}
-    enc = jaxbpe.Encoding("overlap", pattern="r50k", mergeable_ranks=ranks, special_tokens=specials)
+    enc = jaxbpe.Encoding("overlap", pat_str=PATTERNS["r50k"], mergeable_ranks=ranks, special_tokens=specials)
     ref = tiktoken.Encoding("overlap", pat_str=PATTERNS["r50k"], mergeable_ranks=ranks, special_tokens=specials)
     texts = ["<ab><c>", "<ab><c><ab><c>x", "xb><c><ab>", "<ab>" * 9 + "<c>", "b><c" * 5, "<a<ab><c>b>"]
     texts = shifted(texts, chunk)
@@ -245,7 +245,7 @@ def test_cuda_lowering_has_the_workspace_result_and_the_tables_header(enc):
         disabled_checks=[jax.export.DisabledSafetyCheck.custom_call("jaxbpe_encode")],
     )(enc, data, lengths)
     (call,) = [line for line in exported.mlir_module().splitlines() if "@jaxbpe_encode" in line]
-    specials = enc._specials_blob(frozenset(enc.special_tokens_set))
+    specials = enc.native_specials("all")
     workspace = _native.pipeline_workspace_bytes(2, 10, 7, PRODUCTION_CHUNK, True, False)
     assert f"tensor<{workspace}xui8>)" in call  # the fourth result
     assert f"chunk_bytes = {PRODUCTION_CHUNK} : i64" in call and "heap_merge = false" in call

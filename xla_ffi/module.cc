@@ -20,6 +20,8 @@ namespace {
 template <typename T>
 using Array1D = nb::ndarray<nb::numpy, T, nb::ndim<1>>;
 template <typename T>
+using View1D = nb::ndarray<nb::numpy, const T, nb::ndim<1>>;  // read-only, kept alive by its owner
+template <typename T>
 using Input1D = nb::ndarray<const T, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
 
 // A text's bytes, refused with ValueError beyond what the core can count. `index` names
@@ -40,16 +42,24 @@ Array1D<T> to_numpy(std::vector<T>&& v) {
   return Array1D<T>(owned->data(), {owned->size()}, owner);
 }
 
-// Owns a copy of the tables blob, so the views in `Encoder` stay valid.
+// Builds and owns the tables blob of a vocabulary, so the views in `Encoder` stay valid.
+// `pattern` is a native pre-tokenizer, or kNoPattern for an encoding whose text is split
+// on the host (by a regex jaxbpe has no scanner for): it then encodes given pieces only.
 class HostEncoder {
  public:
-  HostEncoder(Input1D<uint8_t> tables, int32_t pattern)
-      : blob_(tables.data(), tables.data() + tables.size()) {
-    if (pattern < 0 || pattern > int32_t(Pattern::kO200k))
+  static constexpr int32_t kNoPattern = -1;
+
+  HostEncoder(Input1D<uint8_t> token_bytes, Input1D<int32_t> token_offsets, int32_t pattern) {
+    if (pattern < kNoPattern || pattern > int32_t(Pattern::kO200k))
       throw std::invalid_argument("unknown pattern " + std::to_string(pattern));
+    if (token_offsets.size() < 1 || token_offsets(0) != 0 ||
+        size_t(token_offsets(token_offsets.size() - 1)) != token_bytes.size())
+      throw std::invalid_argument("token offsets do not match the token bytes");
+    blob_ = build_tables(token_bytes.data(), token_offsets.data(), int32_t(token_offsets.size() - 1));
     enc_.tables = checked_tables(blob_.data(), int64_t(blob_.size()));
     enc_.classes = host_class_table();
-    enc_.pattern = Pattern(pattern);
+    enc_.pattern = Pattern(pattern < 0 ? 0 : pattern);
+    has_pattern_ = pattern != kNoPattern;
   }
 
   int32_t n_tokens() const { return enc_.tables.n_tokens; }
@@ -61,6 +71,23 @@ class HostEncoder {
     std::vector<int64_t> words((sizeof(TablesHeader) + 7) / 8, 0);
     std::memcpy(words.data(), blob_.data(), sizeof(TablesHeader));
     return to_numpy(std::move(words));
+  }
+
+  // Read-only views of the blob and of its token bytes and offsets (token i is
+  // token_bytes[offsets[i]:offsets[i+1]], empty for an id that is no token).
+  View1D<uint8_t> tables(nb::handle self) const { return view(blob_.data(), blob_.size(), self); }
+  View1D<uint8_t> token_bytes(nb::handle self) const {
+    const Tables& t = enc_.tables;
+    return view(t.token_bytes, size_t(t.token_offsets[t.n_tokens]), self);
+  }
+  View1D<int32_t> token_offsets(nb::handle self) const {
+    return view(enc_.tables.token_offsets, size_t(enc_.tables.n_tokens) + 1, self);
+  }
+
+  // The id of the token whose bytes are `piece`, or -1.
+  int32_t token_id(const nb::bytes& piece) const {
+    return int32_t(lookup_piece(enc_.tables, reinterpret_cast<const uint8_t*>(piece.c_str()),
+                                int64_t(piece.size())));
   }
 
   // A long text is cut into chunks for `threads` threads (see encode_chunked).
@@ -80,6 +107,7 @@ class HostEncoder {
   }
 
   std::vector<int32_t> encode_ids(const nb::bytes& text, const Input1D<uint8_t>& specials) const {
+    require_pattern();
     const Specials sp = checked_specials(specials.data(), int64_t(specials.size()));
     const auto [s, n] = checked_text(text);
     nb::gil_scoped_release release;
@@ -96,6 +124,7 @@ class HostEncoder {
 
   std::vector<nb::list> encode_batch(std::vector<nb::bytes> texts, Input1D<uint8_t> specials,
                                      int num_threads) {
+    require_pattern();
     const Specials sp = checked_specials(specials.data(), int64_t(specials.size()));
     for (size_t i = 0; i < texts.size(); ++i) checked_text(texts[i], int64_t(i));
     std::vector<std::vector<int32_t>> results(texts.size());
@@ -118,21 +147,68 @@ class HostEncoder {
     return out;
   }
 
-  // Token bytes for ids below n_tokens; others are looked up among `specials`.
+  // The ids of the pieces text[starts[i]:ends[i]], one after another: each piece is
+  // tokenized as tiktoken's encode_single_piece does (the token it is, or its merges).
+  // This is the host regex path's merge; empty pieces have no ids.
+  nb::list encode_pieces(nb::bytes text, Input1D<int64_t> starts, Input1D<int64_t> ends) {
+    const auto [s, n] = checked_text(text);
+    if (starts.size() != ends.size())
+      throw std::invalid_argument("encode_pieces: " + std::to_string(starts.size()) + " starts but " +
+                                  std::to_string(ends.size()) + " ends");
+    for (size_t i = 0; i < starts.size(); ++i)
+      if (starts(i) < 0 || starts(i) > ends(i) || ends(i) > n)
+        throw std::invalid_argument("encode_pieces: piece " + std::to_string(i) + " [" +
+                                    std::to_string(starts(i)) + ", " + std::to_string(ends(i)) +
+                                    ") is outside the text's " + std::to_string(n) + " bytes");
+    std::vector<int32_t> ids;
+    {
+      nb::gil_scoped_release release;
+      HostWork& work = thread_work(enc_.tables);
+      auto emit = [&](int32_t id) { ids.push_back(id); };
+      for (size_t i = 0; i < starts.size(); ++i)
+        if (ends(i) > starts(i)) encode_piece(enc_.tables, s + starts(i), ends(i) - starts(i), work, emit);
+      work.shrink_workspace();
+    }
+    return to_list(ids);
+  }
+
+  // BPE merges of `piece` from its single bytes, without first looking the whole piece
+  // up (tiktoken's byte_pair_encode). Where every token is BPE's own result
+  // (kMergesInRankOrder) that is encode_piece; otherwise only the plain merges are.
+  nb::list byte_pair_encode(nb::bytes piece) {
+    const auto [p, n] = checked_text(piece);
+    if (n == 0) throw std::invalid_argument("byte_pair_encode of an empty piece");
+    std::vector<int32_t> ids;
+    {
+      nb::gil_scoped_release release;
+      HostWork& work = thread_work(enc_.tables);
+      auto emit = [&](int32_t id) { ids.push_back(id); };
+      const Tables& t = enc_.tables;
+      if (t.flags & kMergesInRankOrder) encode_piece(t, p, n, work, emit);
+      else if (n <= kShortPiece) merge_short_piece(t, p, int(n), emit);
+      else merge_long_piece(t, p, n, work.get(n), emit);
+      work.shrink_workspace();
+    }
+    return to_list(ids);
+  }
+
+  // The bytes of the ids: a token's, else a special token's from `specials`, else
+  // KeyError as tiktoken words it (ids in the gaps between tokens are no token).
   nb::bytes decode(Input1D<int64_t> ids, Input1D<uint8_t> specials) const {
     const Specials sp = checked_specials(specials.data(), int64_t(specials.size()));
     const Tables& t = enc_.tables;
     std::string out;
     for (size_t i = 0; i < ids.size(); ++i) {
       const int64_t id = ids(i);
-      if (id >= 0 && id < t.n_tokens) {
+      if (id >= 0 && id < t.n_tokens && token_length(t, int32_t(id)) > 0) {
         out.append(reinterpret_cast<const char*>(t.token_bytes + t.token_offsets[id]),
-                   size_t(t.token_offsets[id + 1] - t.token_offsets[id]));
+                   size_t(token_length(t, int32_t(id))));
         continue;
       }
       int32_t k = 0;
       while (k < sp.count && sp.ids[k] != id) ++k;
-      if (k == sp.count) throw nb::key_error(("invalid token id " + std::to_string(id)).c_str());
+      if (k == sp.count)
+        throw nb::key_error(("Invalid token for decoding: " + std::to_string(id)).c_str());
       out.append(reinterpret_cast<const char*>(sp.bytes + sp.offsets[k]),
                  size_t(sp.offsets[k + 1] - sp.offsets[k]));
     }
@@ -155,10 +231,10 @@ class HostEncoder {
   }
 
   // Start offsets of the pre-tokenized pieces of `text` (no special tokens), plus its
-  // length: exposes the pre-tokenizer alone to the tests.
+  // length: the native pre-tokenizer alone.
   Array1D<int64_t> piece_bounds(nb::bytes text) const {
-    const auto* s = reinterpret_cast<const uint8_t*>(text.c_str());
-    const int64_t n = int64_t(text.size());
+    require_pattern();
+    const auto [s, n] = checked_text(text);
     const Text view{s, n, enc_.classes};
     std::vector<int64_t> bounds{0};
     for (int64_t pos = 0; pos < n;) bounds.push_back(pos = piece_end(enc_.pattern, view, pos));
@@ -187,8 +263,20 @@ class HostEncoder {
     return list;
   }
 
+  void require_pattern() const {
+    if (!has_pattern_)
+      throw std::invalid_argument("this encoding's pattern has no native pre-tokenizer; "
+                                  "split its text on the host and use encode_pieces");
+  }
+
+  template <typename T>
+  static View1D<T> view(const T* data, size_t size, nb::handle owner) {
+    return View1D<T>(data, {size}, owner);
+  }
+
   std::vector<uint8_t> blob_;
   Encoder enc_{};
+  bool has_pattern_ = false;
   std::vector<nb::int_> ints_;  // ints_[id] is the Python int id, for to_list
 };
 
@@ -246,16 +334,6 @@ NB_MODULE(_native, m) {
   m.doc() = "jaxbpe's native core: tables, host encoder and the CPU XLA FFI handler";
 
   m.def(
-      "build_tables",
-      [](Input1D<uint8_t> bytes, Input1D<int32_t> offsets) {
-        if (offsets.size() < 1 || offsets(0) != 0 ||
-            size_t(offsets(offsets.size() - 1)) != bytes.size())
-          throw std::invalid_argument("token offsets do not match the token bytes");
-        return to_numpy(build_tables(bytes.data(), offsets.data(), int32_t(offsets.size() - 1)));
-      },
-      "token_bytes"_a, "token_offsets"_a,
-      "Packs a vocabulary (token i is token_bytes[offsets[i]:offsets[i+1]]) into a tables blob.");
-  m.def(
       "build_specials",
       [](std::vector<std::pair<nb::bytes, int32_t>> tokens) {
         std::vector<std::pair<std::string, int32_t>> copy;
@@ -290,13 +368,25 @@ NB_MODULE(_native, m) {
   });
 
   nb::class_<HostEncoder>(m, "HostEncoder")
-      .def(nb::init<Input1D<uint8_t>, int32_t>(), "tables"_a, "pattern"_a)
+      .def(nb::init<Input1D<uint8_t>, Input1D<int32_t>, int32_t>(), "token_bytes"_a, "token_offsets"_a,
+           "pattern"_a,
+           "Builds the tables of a vocabulary (token i is token_bytes[offsets[i]:offsets[i+1]], "
+           "empty for an id that is no token); pattern -1: no native pre-tokenizer.")
+      .def_ro_static("NO_PATTERN", &HostEncoder::kNoPattern)
       .def_prop_ro("n_tokens", &HostEncoder::n_tokens)
       .def_prop_ro("merges_in_rank_order", &HostEncoder::merges_in_rank_order)
       .def_prop_ro("tables_header", &HostEncoder::tables_header, nb::rv_policy::move)
+      .def_prop_ro("tables", [](nb::handle_t<HostEncoder> self) { return nb::cast<HostEncoder&>(self).tables(self); })
+      .def_prop_ro("token_bytes",
+                   [](nb::handle_t<HostEncoder> self) { return nb::cast<HostEncoder&>(self).token_bytes(self); })
+      .def_prop_ro("token_offsets",
+                   [](nb::handle_t<HostEncoder> self) { return nb::cast<HostEncoder&>(self).token_offsets(self); })
+      .def("token_id", &HostEncoder::token_id, "piece"_a)
       .def("encode", &HostEncoder::encode, "text"_a, "specials"_a)
       .def("encode_list", &HostEncoder::encode_list, "text"_a, "specials"_a)
       .def("encode_batch", &HostEncoder::encode_batch, "texts"_a, "specials"_a, "num_threads"_a)
+      .def("encode_pieces", &HostEncoder::encode_pieces, "text"_a, "starts"_a, "ends"_a)
+      .def("byte_pair_encode", &HostEncoder::byte_pair_encode, "piece"_a)
       .def("decode", &HostEncoder::decode, "ids"_a, "specials"_a)
       .def("encode_in_chunks", &HostEncoder::encode_in_chunks, "text"_a, "specials"_a, "parts"_a, "threads"_a)
       .def("piece_bounds", &HostEncoder::piece_bounds, "text"_a);

@@ -225,17 +225,19 @@ std::vector<uint8_t> build_tables(const uint8_t* bytes, const int32_t* offsets, 
   if (n < 256) throw std::invalid_argument("a byte-level vocabulary has at least 256 tokens");
   if (n > kMaxTokens)
     throw std::invalid_argument("jaxbpe takes at most " + std::to_string(kMaxTokens) + " tokens");
+  // An id whose bytes are empty is a hole: no token has it (tiktoken's ranks may skip
+  // ids, as p50k_base's skip 50256). It is in no table, so no lookup ever yields it.
   int32_t max_len = 0;
   for (int32_t i = 0; i < n; ++i) {
-    const int32_t len = offsets[i + 1] - offsets[i];
-    if (offsets[i] < 0 || len < 1)
-      throw std::invalid_argument("token " + std::to_string(i) + " is empty");
-    max_len = std::max(max_len, len);
+    if (offsets[i] < 0 || offsets[i + 1] < offsets[i])
+      throw std::invalid_argument("token offsets decrease at token " + std::to_string(i));
+    max_len = std::max(max_len, offsets[i + 1] - offsets[i]);
   }
   if (max_len > kPrefixLengthMask)
     throw std::invalid_argument("a token is longer than " + std::to_string(kPrefixLengthMask) + " bytes");
   auto token = [&](int32_t id) { return bytes + offsets[id]; };
   auto token_len = [&](int32_t id) { return offsets[id + 1] - offsets[id]; };
+  auto is_hole = [&](int32_t id) { return offsets[id + 1] == offsets[id]; };
 
   // The piece table and byte ids first: finding the pairs needs lookups.
   const int32_t piece_capacity = next_pow2(2 * int64_t(n));
@@ -249,6 +251,7 @@ std::vector<uint8_t> build_tables(const uint8_t* bytes, const int32_t* offsets, 
   t.piece_slots = piece.data();
   t.byte_ids = byte_ids.data();
   for (int32_t id = 0; id < n; ++id) {
+    if (is_hole(id)) continue;
     const uint8_t* p = token(id);
     const int32_t len = token_len(id);
     if (const int32_t other = lookup_piece(t, p, len); other >= 0)
@@ -288,6 +291,7 @@ std::vector<uint8_t> build_tables(const uint8_t* bytes, const int32_t* offsets, 
   std::vector<int32_t> splits(2 * size_t(n), -1), merges;
   bool in_rank_order = true;
   for (int32_t id = 0; id < n; ++id) {
+    if (is_hole(id)) continue;
     const uint8_t* p = token(id);
     std::vector<int32_t> parts(p, p + token_len(id));
     for (int32_t& part : parts) part = byte_ids[part];
@@ -320,17 +324,18 @@ std::vector<uint8_t> build_tables(const uint8_t* bytes, const int32_t* offsets, 
       next_prefix[id] = lookup_piece(t, token(id), len);
   // In sorted order, the prefixes a token adds to those of the tokens before it are the
   // ones longer than its common prefix with its predecessor, each seen exactly once.
-  std::vector<std::string_view> sorted(static_cast<size_t>(n));
+  std::vector<std::string_view> sorted;
   for (int32_t id = 0; id < n; ++id)
-    sorted[size_t(id)] = std::string_view(reinterpret_cast<const char*>(token(id)), size_t(token_len(id)));
+    if (!is_hole(id))
+      sorted.emplace_back(reinterpret_cast<const char*>(token(id)), size_t(token_len(id)));
   std::sort(sorted.begin(), sorted.end());
   auto common = [&](size_t i, size_t j) {  // length of the common prefix of sorted[i], sorted[j]
     const auto [a, b] = std::mismatch(sorted[i].begin(), sorted[i].end(), sorted[j].begin(), sorted[j].end());
     return int64_t(a - sorted[i].begin());
   };
-  std::vector<int64_t> shared(size_t(n) + 1, 0);  // shared[i]: with sorted[i - 1]
+  std::vector<int64_t> shared(sorted.size() + 1, 0);  // shared[i]: with sorted[i - 1]
   int64_t n_prefixes = 0;
-  for (size_t i = 0; i < size_t(n); ++i) {
+  for (size_t i = 0; i < sorted.size(); ++i) {
     if (i > 0) shared[i] = common(i - 1, i);
     n_prefixes += int64_t(sorted[i].size()) - shared[i];
   }
@@ -341,9 +346,9 @@ std::vector<uint8_t> build_tables(const uint8_t* bytes, const int32_t* offsets, 
   const uint32_t prefix_mask = uint32_t(prefix_capacity - 1);
   std::vector<int32_t> prefix(3 * size_t(prefix_capacity), -1);
   for (size_t i = 0; i < prefix.size(); i += 3) prefix[i] = 0;
-  for (size_t i = 0; i < size_t(n); ++i) {
+  for (size_t i = 0; i < sorted.size(); ++i) {
     const std::string_view v = sorted[i];
-    const bool extended = i + 1 < size_t(n) && common(i, i + 1) == int64_t(v.size());
+    const bool extended = i + 1 < sorted.size() && common(i, i + 1) == int64_t(v.size());
     uint64_t hash = 0;
     for (int64_t len = 1; len <= int64_t(v.size()); ++len) {
       hash = extend_prefix_hash(hash, uint8_t(v[size_t(len - 1)]));

@@ -18,8 +18,9 @@ namespace jaxbpe {
 // The code point class table compiled into the host library.
 ClassTable host_class_table();
 
-// Builds the tables blob for tokens 0..n-1, token i being bytes[offsets[i]:offsets[i+1]].
-// Throws std::invalid_argument on a vocabulary that is not byte-level BPE.
+// Builds the tables blob for ids 0..n-1, token i being bytes[offsets[i]:offsets[i+1]]; an
+// id whose bytes are empty is no token (a gap in the ranks). Throws std::invalid_argument
+// on a vocabulary that is not byte-level BPE.
 std::vector<uint8_t> build_tables(const uint8_t* bytes, const int32_t* offsets, int32_t n);
 
 // Builds the special-tokens blob for the given (bytes, id) pairs.

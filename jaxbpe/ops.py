@@ -3,38 +3,27 @@
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _native, sharding
+from . import _native, lowering, sharding
 from .core import AllowedSpecial, Encoding
 from .patterns import pattern_id
-
-try:
-    from . import _native_cuda
-except ImportError:  # built without nvcc
-    _native_cuda = None
-
-for _name, _capsule in _native.registrations().items():
-    jax.ffi.register_ffi_target(_name, _capsule, platform="cpu")
-if _native_cuda is not None:
-    for _name, _capsule in _native_cuda.registrations().items():
-        jax.ffi.register_ffi_target(_name, _capsule, platform="CUDA")
-
 
 class EncodeStatus(enum.IntFlag):
     """Bits of the per-row status that `encode(..., return_status=True)` returns."""
 
     OK = 0
-    LENGTH_CLAMPED = 1  # the row's length was outside [0, L] (inside jit) and was clamped
-    TRUNCATED = 2  # the row has more than max_tokens tokens; those past it were dropped
+    LENGTH_CLAMPED = _native.STATUS_LENGTH_CLAMPED  # the row's length was outside [0, L] (inside jit) and was clamped
+    TRUNCATED = _native.STATUS_TRUNCATED  # the row has more than max_tokens tokens; those past it were dropped
 
 
 # Rows are at most this many bytes: lengths and token counts are int32.
-MAX_ROW_BYTES = 2**31 - 1
+MAX_ROW_BYTES: int = _native.MAX_ROW_BYTES
 
 
 def encode(
@@ -83,28 +72,10 @@ def encode(
         raise ValueError(f"max_tokens must be a non-negative int, got {max_tokens!r}")
     if not -(2**31) <= pad_id < 2**31:
         raise ValueError(f"pad_id must fit in int32, got {pad_id}")
-    _check_backend(data)
-    if axes := sharding.batch_axes(data):  # tokenize shard by shard (see sharding.py)
-        options = dict(max_tokens=max_tokens, pad_id=pad_id, allowed_special=allowed_special, return_status=return_status)
-        return sharding.map_over_batch(lambda e, d, n: encode(e, d, n, **options), axes, (enc,), (data, lengths))
-    batch = data.shape[0]
-    call = jax.ffi.ffi_call(
-        "jaxbpe_encode",
-        (
-            jax.ShapeDtypeStruct((batch, int(max_tokens)), jnp.int32),
-            jax.ShapeDtypeStruct((batch,), jnp.int32),
-            jax.ShapeDtypeStruct((batch,), jnp.int32),
-        ),
-        vmap_method="expand_dims",
-    )
     specials = enc._specials_blob(enc._resolve_allowed(allowed_special))
-    tokens, counts, status = call(
-        enc.tables,
-        specials,
-        data,
-        lengths,
-        pattern=np.int32(pattern_id(enc.pattern)),
-        pad_id=np.int32(pad_id),
+    params = dict(host=enc._core, pattern=pattern_id(enc.pattern), max_tokens=int(max_tokens), pad_id=int(pad_id))
+    tokens, counts, status = sharding.row_parallel(  # per shard, vmapped row-wise
+        functools.partial(lowering.encode_rows, **params), (enc.tables, jnp.asarray(specials)), (data, lengths)
     )
     return (tokens, counts, status) if return_status else (tokens, counts)
 
@@ -121,21 +92,6 @@ def _check_lengths(lengths: np.ndarray, row_len: int) -> None:
         raise ValueError(f"lengths[{bad[0]}] = {lengths[bad[0]]} is outside [0, {row_len}], the row's bytes")
 
 
-def _check_backend(data: jax.Array) -> None:
-    if _native_cuda is not None:
-        return
-    if isinstance(data, jax.core.Tracer):
-        on_gpu = jax.default_backend() == "gpu"
-    else:
-        on_gpu = any(d.platform == "gpu" for d in data.devices())
-    if on_gpu:
-        raise RuntimeError(
-            "jaxbpe was built without its CUDA extension (no nvcc was found when it was "
-            "installed), so it cannot run on the GPU. Reinstall it with nvcc on PATH, or "
-            "place the data on the CPU backend."
-        )
-
-
 def to_bytes_batch(texts: Sequence[str | bytes], *, row_len: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Lays texts out as `jaxbpe.encode` takes them: (uint8[B, L], int32[B]).
 
@@ -146,7 +102,7 @@ def to_bytes_batch(texts: Sequence[str | bytes], *, row_len: int | None = None) 
     width = int(lengths.max(initial=0)) if row_len is None else row_len
     if lengths.size and lengths.max() > width:
         raise ValueError(f"text {int(lengths.argmax())} has {int(lengths.max())} bytes, more than row_len={width}")
-    if width >= 2**31:
+    if width > MAX_ROW_BYTES:
         raise ValueError(f"rows of {width} bytes exceed the int32 lengths jaxbpe uses")
     data = np.zeros((len(rows), max(width, 1)), dtype=np.uint8)
     for i, r in enumerate(rows):

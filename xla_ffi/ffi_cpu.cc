@@ -11,37 +11,13 @@
 namespace ffi = xla::ffi;
 
 namespace jaxbpe {
-namespace {
 
-// Below this many input bytes, starting threads costs more than it saves.
-constexpr int64_t kParallelBytes = 1 << 20;
-
-ffi::Error EncodeCpuImpl(ffi::Buffer<ffi::U8> tables, ffi::Buffer<ffi::U8> specials,
-                         ffi::Buffer<ffi::U8> data, ffi::Buffer<ffi::S32> lengths,
-                         ffi::ResultBuffer<ffi::S32> tokens, ffi::ResultBuffer<ffi::S32> counts,
-                         ffi::ResultBuffer<ffi::S32> status, int32_t pattern, int32_t pad_id) {
-  EncodeShape shape;
-  if (ffi::Error err = encode_shape(data, lengths, *tokens, *counts, *status, pattern, &shape);
-      err.failure())
-    return err;
+void encode_rows(const Encoder& enc, const uint8_t* in, const int32_t* len, const EncodeShape& shape,
+                 int32_t pad_id, int32_t* out, int32_t* count_out, int32_t* status_out) {
+  // Below this many input bytes, starting threads costs more than it saves.
+  constexpr int64_t kParallelBytes = 1 << 20;
   const auto [rows, row_len, max_tokens] = shape;
-
-  Encoder enc;
-  try {
-    enc.tables = checked_tables(tables.typed_data(), int64_t(tables.element_count()));
-    enc.specials = checked_specials(specials.typed_data(), int64_t(specials.element_count()));
-  } catch (const std::invalid_argument& e) {
-    return ffi::Error::InvalidArgument(e.what());
-  }
-  enc.classes = host_class_table();
-  enc.pattern = Pattern(pattern);
-
-  const uint8_t* in = data.typed_data();
-  const int32_t* len = lengths.typed_data();
-  int32_t* out = tokens->typed_data();
-  int32_t* count_out = counts->typed_data();
-  int32_t* status_out = status->typed_data();
-  auto encode_rows = [&](int64_t first, int64_t last) {
+  auto encode_range = [&](int64_t first, int64_t last) {
     HostWork& work = thread_work(enc.tables);
     for (int64_t r = first; r < last; ++r) {
       // Lengths outside [0, row_len] are clamped: data cannot raise inside jit.
@@ -62,14 +38,35 @@ ffi::Error EncodeCpuImpl(ffi::Buffer<ffi::U8> tables, ffi::Buffer<ffi::U8> speci
 
   const int64_t workers = std::min<int64_t>(
       rows, rows * row_len < kParallelBytes ? 1 : std::max(1u, std::thread::hardware_concurrency()));
-  if (workers <= 1) {
-    encode_rows(0, rows);
-    return ffi::Error::Success();
-  }
+  if (workers <= 1) return encode_range(0, rows);
   std::vector<std::thread> threads;
   for (int64_t w = 0; w < workers; ++w)
-    threads.emplace_back(encode_rows, rows * w / workers, rows * (w + 1) / workers);
+    threads.emplace_back(encode_range, rows * w / workers, rows * (w + 1) / workers);
   for (auto& t : threads) t.join();
+}
+
+namespace {
+
+ffi::Error EncodeCpuImpl(ffi::Buffer<ffi::U8> tables, ffi::Buffer<ffi::U8> specials,
+                         ffi::Buffer<ffi::U8> data, ffi::Buffer<ffi::S32> lengths,
+                         ffi::ResultBuffer<ffi::S32> tokens, ffi::ResultBuffer<ffi::S32> counts,
+                         ffi::ResultBuffer<ffi::S32> status, int32_t pattern, int32_t pad_id) {
+  EncodeShape shape;
+  if (ffi::Error err = encode_shape(data, lengths, *tokens, *counts, *status, pattern, &shape);
+      err.failure())
+    return err;
+  Encoder enc;
+  try {
+    enc.tables = checked_tables(tables.typed_data(), int64_t(tables.element_count()));
+    enc.specials = checked_specials(specials.typed_data(), int64_t(specials.element_count()));
+  } catch (const std::invalid_argument& e) {
+    return ffi::Error::InvalidArgument(e.what());
+  }
+  enc.classes = host_class_table();
+  enc.pattern = Pattern(pattern);
+
+  encode_rows(enc, data.typed_data(), lengths.typed_data(), shape, pad_id, tokens->typed_data(),
+              counts->typed_data(), status->typed_data());
   return ffi::Error::Success();
 }
 

@@ -1,6 +1,19 @@
 #pragma once
 
+#include "encode_shape.h"
+#include "jaxbpe/encoder.h"
 #include "xla/ffi/api/c_api.h"
 
-// XLA FFI handler: (tables, specials, data, lengths) -> (tokens, counts).
+// XLA FFI handler: (tables, specials, data, lengths) -> (tokens, counts, status).
 extern "C" XLA_FFI_Error* JaxbpeEncodeCpu(XLA_FFI_CallFrame* call_frame);
+
+namespace jaxbpe {
+
+// What the handler computes, on host buffers: rows of row_len bytes and lengths in,
+// max_tokens ids per row (padded with pad_id), counts and EncodeStatus bits out. Threads
+// share the rows of a large batch. Also the host-callback fallback's encoder (module.cc).
+void encode_rows(const Encoder& enc, const uint8_t* data, const int32_t* lengths,
+                 const EncodeShape& shape, int32_t pad_id, int32_t* tokens, int32_t* counts,
+                 int32_t* status);
+
+}  // namespace jaxbpe

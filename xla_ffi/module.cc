@@ -7,6 +7,7 @@
 #include <nanobind/stl/vector.h>
 
 #include <atomic>
+#include <initializer_list>
 #include <thread>
 
 #include "ffi_cpu.h"
@@ -22,6 +23,7 @@ template <typename T>
 using Array1D = nb::ndarray<nb::numpy, T, nb::ndim<1>>;
 template <typename T>
 using Input1D = nb::ndarray<const T, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+using InputRows = nb::ndarray<const uint8_t, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
 
 // A text's bytes, refused with ValueError beyond what the core can count. `index` names
 // it in the message (its place in a batch; -1 for a single text), which is only built
@@ -40,6 +42,17 @@ Array1D<T> to_numpy(std::vector<T>&& v) {
   nb::capsule owner(owned, [](void* p) noexcept { delete static_cast<std::vector<T>*>(p); });
   return Array1D<T>(owned->data(), {owned->size()}, owner);
 }
+
+// A numpy array of the given shape that owns v's storage.
+nb::ndarray<nb::numpy, int32_t> to_numpy(std::vector<int32_t>&& v, std::initializer_list<size_t> shape) {
+  auto* owned = new std::vector<int32_t>(std::move(v));
+  nb::capsule owner(owned, [](void* p) noexcept { delete static_cast<std::vector<int32_t>*>(p); });
+  return nb::ndarray<nb::numpy, int32_t>(owned->data(), shape.size(), shape.begin(), owner);
+}
+
+// The family names of the pre-tokenizers (jaxbpe.patterns holds their regexes).
+const std::pair<const char*, Pattern> kPatternNames[] = {
+    {"r50k", Pattern::kR50k}, {"cl100k", Pattern::kCl100k}, {"o200k", Pattern::kO200k}};
 
 // Owns a copy of the tables blob, so the views in `Encoder` stay valid.
 class HostEncoder {
@@ -109,6 +122,31 @@ class HostEncoder {
     out.reserve(results.size());
     for (const auto& r : results) out.push_back(to_list(r));
     return out;
+  }
+
+  // The CPU custom call's computation (ffi_cpu.cc) on host arrays, for the host-callback
+  // fallback on platforms without a native kernel: (tokens, counts, status).
+  nb::tuple encode_rows(InputRows data, Input1D<int32_t> lengths, Input1D<uint8_t> specials,
+                        int64_t max_tokens, int32_t pad_id) const {
+    const int64_t rows = int64_t(data.shape(0)), row_len = int64_t(data.shape(1));
+    if (int64_t(lengths.size()) != rows)
+      throw std::invalid_argument("lengths must be int32[" + std::to_string(rows) + "], got " +
+                                  std::to_string(lengths.size()) + " values");
+    if (row_len > kMaxTextBytes)
+      throw std::invalid_argument("rows of " + std::to_string(row_len) +
+                                  " bytes exceed the int32 lengths jaxbpe uses");
+    if (max_tokens < 0) throw std::invalid_argument("max_tokens must be non-negative");
+    Encoder enc = enc_;
+    enc.specials = checked_specials(specials.data(), int64_t(specials.size()));
+    const size_t n = static_cast<size_t>(rows);
+    std::vector<int32_t> tokens(n * static_cast<size_t>(max_tokens)), counts(n), status(n);
+    {
+      nb::gil_scoped_release release;
+      jaxbpe::encode_rows(enc, data.data(), lengths.data(), EncodeShape{rows, row_len, max_tokens}, pad_id,
+                          tokens.data(), counts.data(), status.data());
+    }
+    return nb::make_tuple(to_numpy(std::move(tokens), {n, static_cast<size_t>(max_tokens)}),
+                          to_numpy(std::move(counts), {n}), to_numpy(std::move(status), {n}));
   }
 
   // Token bytes for ids below n_tokens; others are looked up among `specials`.
@@ -206,6 +244,14 @@ NB_MODULE(_native, m) {
       "tokens"_a, "Packs (bytes, id) special tokens into a special-tokens blob.");
   m.def("codepoint_classes", &codepoint_classes,
         "uint8[0x110000]: the class bits (unicode.h) the pre-tokenizers use for each code point.");
+  // Constants the Python layer shares with the handlers (defined once, here in C++).
+  nb::dict patterns;
+  for (const auto& [name, id] : kPatternNames) patterns[name] = int32_t(id);
+  m.attr("PATTERN_IDS") = patterns;
+  m.attr("STATUS_LENGTH_CLAMPED") = int32_t(kLengthClamped);
+  m.attr("STATUS_TRUNCATED") = int32_t(kTruncated);
+  m.attr("MAX_ROW_BYTES") = kMaxTextBytes;
+
   m.def("registrations", [] {
     nb::dict d;
     d["jaxbpe_encode"] = nb::capsule(reinterpret_cast<void*>(&JaxbpeEncodeCpu));
@@ -218,6 +264,8 @@ NB_MODULE(_native, m) {
       .def("encode", &HostEncoder::encode, "text"_a, "specials"_a)
       .def("encode_list", &HostEncoder::encode_list, "text"_a, "specials"_a)
       .def("encode_batch", &HostEncoder::encode_batch, "texts"_a, "specials"_a, "num_threads"_a)
+      .def("encode_rows", &HostEncoder::encode_rows, "data"_a, "lengths"_a, "specials"_a, "max_tokens"_a,
+           "pad_id"_a)
       .def("decode", &HostEncoder::decode, "ids"_a, "specials"_a)
       .def("piece_bounds", &HostEncoder::piece_bounds, "text"_a);
 }

@@ -30,9 +30,8 @@ from pathlib import Path
 # installed jaxbpe, not the source folder, is imported).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench import cpu_model, git_commit, memory_total, peak_rss, release_free_memory, reset_peak_rss  # noqa: E402
-
 import corpus  # noqa: E402
+from bench import cpu_model, git_commit, memory_total, peak_rss, release_free_memory, reset_peak_rss  # noqa: E402
 
 KINDS = ("real text", "one letter")
 PATHS = ("host", "jit")

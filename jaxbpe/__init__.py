@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import functools
 
+# The one place the version is written: pyproject.toml reads it from here.
+__version__ = "0.1.0"
+
 from .core import Encoding
 from .decode import Decoded, DecodeTable, StreamDecoder, decode, decode_table
 from .ops import EncodeStatus, encode, to_bytes_batch
@@ -12,6 +15,7 @@ from .registry import KNOWN_ENCODINGS, known_encoding, rank_file_bytes
 from .vocab import VocabularyError, parse_tiktoken_bpe
 
 __all__ = [
+    "__version__",
     "Decoded",
     "DecodeTable",
     "EncodeStatus",

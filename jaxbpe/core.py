@@ -55,7 +55,9 @@ class Encoding:
                 raise VocabularyError(f"{name}: special tokens {seen_ids[rank]!r} and {token!r} both have id {rank}")
             seen_ids[rank] = token
             if rank < n:
-                raise VocabularyError(f"{name}: special token {token!r} has id {rank}, which is an ordinary token's rank")
+                raise VocabularyError(
+                    f"{name}: special token {token!r} has id {rank}, which is an ordinary token's rank"
+                )
             if token.encode() in mergeable_ranks:
                 raise VocabularyError(f"{name}: special token {token!r} is also an ordinary token")
         token_bytes = [t for t, _ in by_rank]
@@ -67,7 +69,7 @@ class Encoding:
             raise VocabularyError(f"{name}: {e}") from None
         self._core = _native.HostEncoder(self._tables, pattern_id(self.pattern))
         self._all_specials = _native.build_specials([(t.encode(), i) for t, i in self._special_tokens.items()])
-        self._device_tables = None
+        self._device_tables: jax.Array | None = None
         self._specials_blobs: dict[frozenset[str], np.ndarray] = {}
 
     # -- constructors -----------------------------------------------------------------

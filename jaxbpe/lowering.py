@@ -16,8 +16,10 @@ int32[...]): the handlers take them as rows, and vmap adds one (sharding.row_par
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import warnings
+from types import ModuleType
 
 import jax
 import numpy as np
@@ -26,8 +28,9 @@ from jax.interpreters import mlir
 
 from . import _native, sharding
 
+_native_cuda: ModuleType | None
 try:
-    from . import _native_cuda
+    _native_cuda = importlib.import_module("jaxbpe._native_cuda")
 except ImportError:  # built without nvcc
     _native_cuda = None
 

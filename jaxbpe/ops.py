@@ -14,6 +14,7 @@ from . import _native, lowering, sharding
 from .core import AllowedSpecial, Encoding
 from .patterns import pattern_id
 
+
 class EncodeStatus(enum.IntFlag):
     """Bits of the per-row status that `encode(..., return_status=True)` returns."""
 
@@ -73,10 +74,15 @@ def encode(
     if not -(2**31) <= pad_id < 2**31:
         raise ValueError(f"pad_id must fit in int32, got {pad_id}")
     specials = enc._specials_blob(enc._resolve_allowed(allowed_special))
-    params = dict(host=enc._core, pattern=pattern_id(enc.pattern), max_tokens=int(max_tokens), pad_id=int(pad_id))
-    tokens, counts, status = sharding.row_parallel(  # per shard, vmapped row-wise
-        functools.partial(lowering.encode_rows, **params), (enc.tables, jnp.asarray(specials)), (data, lengths)
+    rows = functools.partial(
+        lowering.encode_rows,
+        host=enc._core,
+        pattern=pattern_id(enc.pattern),
+        max_tokens=int(max_tokens),
+        pad_id=int(pad_id),
     )
+    # Per shard of the batch, and vmapped row-wise (see sharding.py).
+    tokens, counts, status = sharding.row_parallel(rows, (enc.tables, jnp.asarray(specials)), (data, lengths))
     return (tokens, counts, status) if return_status else (tokens, counts)
 
 

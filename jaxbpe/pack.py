@@ -102,7 +102,8 @@ def pack(
             counts.reshape(local_groups, -1),
         )
         rows = lambda x: x.reshape(-1, seq_len)  # noqa: E731
-        return Packed(*map(rows, packed[:4]), packed.dropped)
+        return Packed(rows(packed.tokens), rows(packed.segment_ids), rows(packed.positions), rows(packed.loss_mask),
+                      packed.dropped)
 
     return sharding.map_over_batch(pack_groups, P(axes) if axes else None, (), (tokens, counts))
 

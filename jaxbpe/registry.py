@@ -177,7 +177,10 @@ def _extract(archive: bytes, url: str, member: str) -> bytes:
             data = z.read(member)
     else:
         with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as t:
-            data = t.extractfile(member).read()
+            f = t.extractfile(member)
+            if f is None:  # a directory or a link, not the file
+                raise KeyError(f"{member} in {url} is not a file")
+            data = f.read()
     if member.endswith(".gz"):
         import gzip
 

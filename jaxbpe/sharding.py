@@ -35,6 +35,7 @@ from jax.experimental.custom_partitioning import custom_partitioning
 from jax.sharding import AxisType, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+
 def row_parallel(fn: Callable[..., Sequence], replicated: Sequence, batched: Sequence) -> tuple:
     """fn(*replicated, *batched) for a row-wise fn, whose results' rows depend each on
     the same row of the batched operands, and which takes rows with any number of
@@ -114,7 +115,9 @@ def _batch_spec(shape: jax.ShapeDtypeStruct, batch_dims: int, mesh) -> P:
     return P(*kept)
 
 
-_partitioned = custom_partitioning(lambda fn, n_replicated, batch_dims, *args: tuple(fn(*args)), static_argnums=(0, 1, 2))
+_partitioned = custom_partitioning(
+    lambda fn, n_replicated, batch_dims, *args: tuple(fn(*args)), static_argnums=(0, 1, 2)
+)
 _partitioned.def_partition(partition=_partition, sharding_rule=_sharding_rule)
 
 

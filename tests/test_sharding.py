@@ -81,7 +81,8 @@ check(vstep, (enc, table, put(stacked(data), mesh, P(None, "batch")), put(stacke
 # Explicit sharding: the batch's sharding is in its type.
 explicit = jax.make_mesh((8,), ("batch",), axis_types=(AxisType.Explicit,))
 with jax.set_mesh(explicit):
-    check(step, (enc, table, put(data, explicit, P("batch")), put(lengths, explicit, P("batch"))), want, ("batch",), "8,64")
+    args = (enc, table, put(data, explicit, P("batch")), put(lengths, explicit, P("batch")))
+    check(step, args, want, ("batch",), "8,64")
     try:
         sharded = jax.device_put(want[0], P("batch")), jax.device_put(want[1], P("batch"))
         jax.jit(lambda t, c: jaxbpe.pack(t, c, num_sequences=8, seq_len=4, eot_id=0))(*sharded)

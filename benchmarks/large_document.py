@@ -26,8 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-# Its neighbours by path, also under `python -P` (which the README uses so that the
-# installed jaxbpe, not the source folder, is imported).
+# Its neighbours by path.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import corpus  # noqa: E402

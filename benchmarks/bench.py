@@ -560,7 +560,8 @@ def format_row(m: Measurement, baseline: Measurement | None) -> str:
 
 def results_table(measurements: list[Measurement]) -> str:
     lines = [
-        "| input | tokenizer | MB/s | MB/s min..max | Mtok/s | × tiktoken | exact | peak RSS +MiB | cores busy | runs |",
+        "| input | tokenizer | MB/s | MB/s min..max | Mtok/s | × tiktoken | exact | peak RSS +MiB | cores busy "
+        "| runs |",
         "|---|---|--:|--:|--:|--:|---|--:|--:|--:|",
     ]
     baselines = {m.item.label: m for m in measurements if m.contender == REFERENCE}
@@ -598,7 +599,8 @@ def git_commit() -> str:
 
 def versions() -> str:
     found = [f"python {platform.python_version()}"]
-    for dist in ("jax", "jaxlib", "numpy", "tiktoken", "tokenizers", "riptoken", "bpe-openai", "gigatoken", "quicktok-v1"):
+    others = ("tiktoken", "tokenizers", "riptoken", "bpe-openai", "gigatoken", "quicktok-v1")
+    for dist in ("jax", "jaxlib", "numpy", *others):
         try:
             found.append(f"{dist} {importlib.metadata.version(dist)}")
         except importlib.metadata.PackageNotFoundError:

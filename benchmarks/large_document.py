@@ -26,13 +26,11 @@ import sys
 import time
 from pathlib import Path
 
-# Its neighbours by path, also under `python -P` (which the README uses so that the
-# installed jaxbpe, not the source folder, is imported).
+# Its neighbours by path.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench import cpu_model, git_commit, memory_total, peak_rss, release_free_memory, reset_peak_rss  # noqa: E402
-
 import corpus  # noqa: E402
+from bench import cpu_model, git_commit, memory_total, peak_rss, release_free_memory, reset_peak_rss  # noqa: E402
 
 KINDS = ("real text", "one letter")
 PATHS = ("host", "jit")

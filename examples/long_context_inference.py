@@ -30,7 +30,6 @@ sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT / "examples")]
 
 import corpus  # noqa: E402
 import gpt  # noqa: E402
-
 import jaxbpe  # noqa: E402
 
 SIZES = {  # random-weight models: context, layers, heads, width
@@ -69,7 +68,8 @@ def tiktoken_seconds(name: str, text: str, count: int, tail: np.ndarray) -> floa
         ids = ref.encode_ordinary(text)
         seconds = min(seconds, time.perf_counter() - start)
     same = len(ids) == count and ids[len(ids) - len(tail) :] == tail.tolist()
-    print(f"tiktoken: {seconds:.3f} s (fastest of 3), {len(ids):,} tokens (count and prompt tokens same as jaxbpe: {same})")
+    print(f"tiktoken: {seconds:.3f} s (fastest of 3), {len(ids):,} tokens "
+          f"(count and prompt tokens same as jaxbpe: {same})")
     return seconds
 
 

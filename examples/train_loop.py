@@ -30,7 +30,6 @@ sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT / "examples")]
 
 import corpus  # noqa: E402
 import gpt  # noqa: E402
-
 import jaxbpe  # noqa: E402
 
 SIZES = {  # rows of raw bytes per step, their width, packed sequences, model
@@ -68,8 +67,9 @@ def main() -> None:
     params = jax.device_put(gpt.init(jax.random.key(0), cfg), NamedSharding(mesh, P()))  # replicated
     opt = gpt.adam_init(params)
     n_params = sum(x.size for x in jax.tree.leaves(params))
-    print(f"{devices} {jax.devices()[0].platform} device(s): {n_params / 1e6:.1f}M parameters, {args.encoding}, {len(data)} rows of "
-          f"{size['row_bytes']} bytes; per step {size['rows']} rows -> {size['num_sequences']}x{size['seq_len']} tokens")
+    print(f"{devices} {jax.devices()[0].platform} device(s): {n_params / 1e6:.1f}M parameters, {args.encoding}, "
+          f"{len(data)} rows of {size['row_bytes']} bytes; per step {size['rows']} rows -> "
+          f"{size['num_sequences']}x{size['seq_len']} tokens")
 
     @jax.jit
     def train_step(params, opt, enc, data, lengths):

@@ -6,6 +6,9 @@ tiktoken 0.14 its whole API (`get_encoding`, `encoding_for_model`, `Encoding`,
 
 from __future__ import annotations
 
+# The one place the version is written: pyproject.toml reads it from here.
+__version__ = "0.1.0"
+
 from . import load, model, registry
 from .core import Encoding
 from .decode import Decoded, DecodeTable, StreamDecoder, decode, decode_table
@@ -16,6 +19,7 @@ from .registry import KNOWN_ENCODINGS, get_encoding, known_encoding, list_encodi
 from .vocab import VocabularyError, parse_tiktoken_bpe
 
 __all__ = [
+    "__version__",
     "Decoded",
     "DecodeTable",
     "EncodeStatus",
@@ -29,7 +33,14 @@ __all__ = [
     "encoding_for_model",
     "encoding_name_for_model",
     "get_encoding",
+    "known_encoding",
+    "KNOWN_ENCODINGS",
     "list_encoding_names",
+    "load",
+    "model",
+    "parse_tiktoken_bpe",
+    "rank_file_bytes",
+    "registry",
     "pack",
     "to_bytes_batch",
 ]

@@ -1,16 +1,17 @@
-"""Command line: `python -m jaxbpe fetch NAME...`, `python -m jaxbpe encode FILE`,
-and `python -m jaxbpe demo`."""
+"""Command line: `python -m jaxbpe fetch NAME...`, `python -m jaxbpe encode FILE...`
+(tokenize files, e.g. a dataset shard; see files.py) and `python -m jaxbpe demo [FILE]`."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import sysconfig
 import time
 from pathlib import Path
 
 import jaxbpe
-from jaxbpe import registry
+from jaxbpe import files, registry
 
 
 def fetch(names: list[str]) -> int:
@@ -28,7 +29,7 @@ def _default_document() -> Path:
     return max(stdlib.glob("*.py"), key=lambda p: p.stat().st_size)
 
 
-def encode_file(path: Path, name: str) -> int:
+def demo(path: Path, name: str) -> int:
     """Tokenizes a file three ways (host API, jitted custom call, tiktoken if installed)
     and reports counts, agreement and speed."""
     import jax
@@ -71,24 +72,46 @@ def encode_file(path: Path, name: str) -> int:
     return 0 if ok and match else 1
 
 
+def encode(args: argparse.Namespace) -> int:
+    enc = jaxbpe.get_encoding(args.encoding)
+    docs, tokens = files.encode_files(
+        enc, args.files, out=args.out, jsonl=args.jsonl, field=args.field, eot=not args.no_eot, threads=args.threads
+    )
+    where = f" -> {args.out} ({files.id_dtype(enc).name})" if args.out else ""
+    print(f"{docs:,} documents, {tokens:,} tokens{where}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m jaxbpe", description=jaxbpe.__doc__)
+    parser.add_argument("--version", action="version", version=f"jaxbpe {jaxbpe.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("fetch", help="download and verify rank files (all known encodings by default)")
     p.add_argument("names", nargs="*", metavar="NAME")
-    p = sub.add_parser("encode", help="tokenize a file and compare with tiktoken")
-    p.add_argument("file", type=Path)
+    p = sub.add_parser("encode", help="tokenize files (whole files, or JSON lines) into one id stream")
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE")
     p.add_argument("--encoding", default="gpt2")
-    p = sub.add_parser("demo", help="tokenize a real text found on this machine")
+    p.add_argument("--jsonl", action="store_true", help="each line of a FILE is a JSON object holding a document")
+    p.add_argument("--field", default="text", help="the documents' field with --jsonl (default: text)")
+    p.add_argument("--out", type=Path, help="write the ids here: .npy, or .bin (raw little-endian uint16/uint32)")
+    p.add_argument("--no-eot", action="store_true", help="no end-of-text token after each document")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    p = sub.add_parser("demo", help="tokenize a real text (by default one found on this machine), next to tiktoken")
+    p.add_argument("file", nargs="?", type=Path)
     p.add_argument("--encoding", default="gpt2")
     args = parser.parse_args(argv)
     try:
         if args.command == "fetch":
             return fetch(args.names)
-        return encode_file(getattr(args, "file", None) or _default_document(), args.encoding)
+        if args.command == "encode":
+            return encode(args)
+        return demo(args.file or _default_document(), args.encoding)
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted; no output was written", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -92,12 +92,12 @@ class Encoding:
         # An id with several names decodes as the first. tiktoken decodes it as whichever
         # name its hash map keeps: for o200k_harmony's 200018 also the first,
         # <|endofprompt|> (not <|reserved_200018|>); a rule for other vocabularies it has not.
-        first_names = {}
+        first_names: dict[int, str] = {}
         for text, i in self._special_tokens.items():
             first_names.setdefault(i, text)
         self._decode_specials = _native.build_specials([(t.encode(), i) for i, t in first_names.items()])
         self._specials_blobs: dict[frozenset[str], np.ndarray] = {}
-        self._device_tables = None
+        self._device_tables: jax.Array | None = None
 
     # -- constructors -----------------------------------------------------------------
 
@@ -269,9 +269,8 @@ class Encoding:
         if len(unstable) > 1:
             last = _last_character_width(unstable)
             if last and len(unstable) > last and unstable[-last:].decode("utf-8") in _WHITE_SPACE:
-                completions.add(
-                    tuple(self._native.byte_pair_encode(unstable[:-last]) + self._native.byte_pair_encode(unstable[-last:]))
-                )
+                head, tail = unstable[:-last], unstable[-last:]
+                completions.add(tuple(self._native.byte_pair_encode(head) + self._native.byte_pair_encode(tail)))
         return tokens, [list(c) for c in sorted(completions)]
 
     # -- decoding -----------------------------------------------------------------------
@@ -303,7 +302,9 @@ class Encoding:
             text_len += sum(1 for c in token if not 0x80 <= c < 0xC0)
         return b"".join(token_bytes).decode("utf-8", errors="strict"), offsets
 
-    def decode_batch(self, batch: Sequence[Sequence[int]], *, errors: str = "replace", num_threads: int = 8) -> list[str]:
+    def decode_batch(
+        self, batch: Sequence[Sequence[int]], *, errors: str = "replace", num_threads: int = 8
+    ) -> list[str]:
         """Decodes each list of ids. `num_threads` is tiktoken's; decoding copies bytes,
         which one thread does faster than a pool is started."""
         return [self.decode(tokens, errors=errors) for tokens in batch]
@@ -399,7 +400,7 @@ class Encoding:
             "explicit_n_vocab": self._explicit_n_vocab,
         }
 
-    def __setstate__(self, value: object) -> None:
+    def __setstate__(self, value: str | dict) -> None:
         from . import registry
 
         if isinstance(value, str):
@@ -481,10 +482,10 @@ class Encoding:
                 specials[i] = text.encode()
         # Ordinary ids' bytes stay contiguous (gaps have none); specials go between them.
         pieces, placed = [], 0  # ordinary ids below `placed` are in pieces
-        for i, text in sorted(specials.items()):
+        for i, special in sorted(specials.items()):
             upto = min(i, n_tokens)
-            pieces += [token_bytes[offsets[placed] : offsets[upto]], np.frombuffer(text, np.uint8)]
-            lengths[i] = len(text)
+            pieces += [token_bytes[offsets[placed] : offsets[upto]], np.frombuffer(special, np.uint8)]
+            lengths[i] = len(special)
             placed = upto
         pieces.append(token_bytes[offsets[placed] :])
         out_offsets = np.zeros(self.n_vocab + 1, np.int32)

@@ -4,6 +4,7 @@ generation loop on the host without splitting a character (`StreamDecoder`)."""
 from __future__ import annotations
 
 import codecs
+import functools
 import weakref
 from typing import NamedTuple
 
@@ -11,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import sharding
 from .core import Encoding
 
 
@@ -76,6 +78,13 @@ def decode(
     if not isinstance(pad_id, (int, np.integer)) or not -(2**31) <= pad_id < 2**31:
         raise ValueError(f"pad_id must be an int32, got {pad_id!r}")
     ids = jnp.asarray(ids, jnp.int32)
+    # Decoded shard by shard under explicit sharding (see sharding.py).
+    rows = functools.partial(_decode_rows, max_bytes=max_bytes, pad_id=pad_id)
+    return sharding.map_over_batch(rows, sharding.explicit_batch_spec(ids), tuple(table), (ids,))
+
+
+def _decode_rows(token_bytes, offsets, ids, *, max_bytes, pad_id) -> Decoded:
+    table = DecodeTable(token_bytes, offsets)
     n_vocab = table.offsets.shape[0] - 1
     in_range = (ids >= 0) & (ids < n_vocab)
     safe = jnp.where(in_range, ids, 0)

@@ -3,37 +3,27 @@
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _native, sharding
+from . import _native, lowering, sharding
 from .core import AllowedSpecial, Encoding
-
-try:
-    from . import _native_cuda
-except ImportError:  # built without nvcc
-    _native_cuda = None
-
-for _name, _capsule in _native.registrations().items():
-    jax.ffi.register_ffi_target(_name, _capsule, platform="cpu")
-if _native_cuda is not None:
-    for _name, _capsule in _native_cuda.registrations().items():
-        jax.ffi.register_ffi_target(_name, _capsule, platform="CUDA")
 
 
 class EncodeStatus(enum.IntFlag):
     """Bits of the per-row status that `encode(..., return_status=True)` returns."""
 
     OK = 0
-    LENGTH_CLAMPED = 1  # the row's length was outside [0, L] (inside jit) and was clamped
-    TRUNCATED = 2  # the row has more than max_tokens tokens; those past it were dropped
+    LENGTH_CLAMPED = _native.STATUS_LENGTH_CLAMPED  # the row's length was outside [0, L] (inside jit) and was clamped
+    TRUNCATED = _native.STATUS_TRUNCATED  # the row has more than max_tokens tokens; those past it were dropped
 
 
 # Rows are at most this many bytes: lengths and token counts are int32.
-MAX_ROW_BYTES = 2**31 - 1
+MAX_ROW_BYTES: int = _native.MAX_ROW_BYTES
 
 
 def encode(
@@ -83,43 +73,17 @@ def encode(
     if not -(2**31) <= pad_id < 2**31:
         raise ValueError(f"pad_id must fit in int32, got {pad_id}")
     pattern = enc.native_pattern_id()  # refuses a pattern that only the host can split
-    _check_backend(data)
-    if axes := sharding.batch_axes(data):  # tokenize shard by shard (see sharding.py)
-        options = dict(max_tokens=max_tokens, pad_id=pad_id, allowed_special=allowed_special, return_status=return_status)
-        return sharding.map_over_batch(lambda e, d, n: encode(e, d, n, **options), axes, (enc,), (data, lengths))
-    batch, row_len = data.shape
-    results = (
-        jax.ShapeDtypeStruct((batch, int(max_tokens)), jnp.int32),
-        jax.ShapeDtypeStruct((batch,), jnp.int32),
-        jax.ShapeDtypeStruct((batch,), jnp.int32),
-    )
     specials = enc.native_specials(allowed_special)
-    attrs = dict(pattern=np.int32(pattern), pad_id=np.int32(pad_id))
-
-    def on_cpu(*operands):
-        return jax.ffi.ffi_call("jaxbpe_encode", results, vmap_method="expand_dims")(*operands, **attrs)
-
-    def on_cuda(*operands):
-        # The staged parallel encoder's workspace is one more result, dropped here.
-        heap_merge = not enc.merges_in_rank_order
-        chunk = _native.PIPELINE_CHUNK_BYTES
-        workspace = _native.pipeline_workspace_bytes(batch, row_len, int(max_tokens), chunk, specials.size > 0, heap_merge)
-        call = jax.ffi.ffi_call(
-            "jaxbpe_encode", (*results, jax.ShapeDtypeStruct((workspace,), jnp.uint8)), vmap_method="expand_dims"
-        )
-        *outputs, _ = call(
-            *operands,
-            **attrs,
-            chunk_bytes=np.int64(chunk),
-            heap_merge=heap_merge,
-            tables_header=enc.native_tables_header,
-            specials_header=_native.specials_header(specials),
-        )
-        return tuple(outputs)
-
-    tokens, counts, status = jax.lax.platform_dependent(
-        enc.tables, specials, data, lengths, cpu=on_cpu, cuda=on_cuda
+    rows = functools.partial(
+        lowering.encode_rows,
+        host=enc._native,
+        pattern=pattern,
+        max_tokens=int(max_tokens),
+        pad_id=int(pad_id),
+        specials_header=tuple(_native.specials_header(specials).tolist()),
     )
+    # Per shard of the batch, and vmapped row-wise (see sharding.py).
+    tokens, counts, status = sharding.row_parallel(rows, (enc.tables, jnp.asarray(specials)), (data, lengths))
     return (tokens, counts, status) if return_status else (tokens, counts)
 
 
@@ -135,21 +99,6 @@ def _check_lengths(lengths: np.ndarray, row_len: int) -> None:
         raise ValueError(f"lengths[{bad[0]}] = {lengths[bad[0]]} is outside [0, {row_len}], the row's bytes")
 
 
-def _check_backend(data: jax.Array) -> None:
-    if _native_cuda is not None:
-        return
-    if isinstance(data, jax.core.Tracer):
-        on_gpu = jax.default_backend() == "gpu"
-    else:
-        on_gpu = any(d.platform == "gpu" for d in data.devices())
-    if on_gpu:
-        raise RuntimeError(
-            "jaxbpe was built without its CUDA extension (no nvcc was found when it was "
-            "installed), so it cannot run on the GPU. Reinstall it with nvcc on PATH, or "
-            "place the data on the CPU backend."
-        )
-
-
 def to_bytes_batch(texts: Sequence[str | bytes], *, row_len: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Lays texts out as `jaxbpe.encode` takes them: (uint8[B, L], int32[B]).
 
@@ -160,7 +109,7 @@ def to_bytes_batch(texts: Sequence[str | bytes], *, row_len: int | None = None) 
     width = int(lengths.max(initial=0)) if row_len is None else row_len
     if lengths.size and lengths.max() > width:
         raise ValueError(f"text {int(lengths.argmax())} has {int(lengths.max())} bytes, more than row_len={width}")
-    if width >= 2**31:
+    if width > MAX_ROW_BYTES:
         raise ValueError(f"rows of {width} bytes exceed the int32 lengths jaxbpe uses")
     data = np.zeros((len(rows), max(width, 1)), dtype=np.uint8)
     for i, r in enumerate(rows):

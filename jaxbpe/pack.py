@@ -7,6 +7,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import PartitionSpec as P
 
 from . import sharding
 
@@ -101,9 +102,10 @@ def pack(
             counts.reshape(local_groups, -1),
         )
         rows = lambda x: x.reshape(-1, seq_len)  # noqa: E731
-        return Packed(*map(rows, packed[:4]), packed.dropped)
+        return Packed(rows(packed.tokens), rows(packed.segment_ids), rows(packed.positions), rows(packed.loss_mask),
+                      packed.dropped)
 
-    return sharding.map_over_batch(pack_groups, axes, (), (tokens, counts))
+    return sharding.map_over_batch(pack_groups, P(axes) if axes else None, (), (tokens, counts))
 
 
 def _pack_group(tokens, counts, num_sequences, seq_len, eot_id, pad_id) -> Packed:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _native
+
 _O200K_PARTS = (
     r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
     r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
@@ -15,10 +17,10 @@ _O200K_PARTS = (
     r"""\s+""",
 )
 
-# Family name -> regex. The id of a family is its index here (the native Pattern enum).
+# Family name -> regex; the family's id is the native Pattern enum's (_native.PATTERN_IDS).
 PATTERNS = {
     "r50k": r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s""",
-    "cl100k": r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s""",
+    "cl100k": r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s""",  # noqa: E501
     "o200k": "|".join(_O200K_PARTS),
 }
 # GPT-2's original, slower spelling of the r50k pattern (tiktoken calls the two
@@ -42,8 +44,13 @@ def resolve_pattern(pattern: str) -> str:
     return PATTERNS.get(pattern, pattern)
 
 
+if set(PATTERNS) != set(_native.PATTERN_IDS):
+    raise ImportError(f"jaxbpe's patterns {sorted(PATTERNS)} and its extension's {sorted(_native.PATTERN_IDS)} differ")
+
+
 def pattern_id(family: str) -> int:
-    return list(PATTERNS).index(family)
+    """The native id of a family name (see native_family)."""
+    return _native.PATTERN_IDS[family]
 
 
 class HostSplitter:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import gzip
 import functools
+import gzip
 import importlib
 import io
 import os
@@ -265,7 +265,10 @@ def _extract(archive: bytes, url: str, member: str) -> bytes:
             data = z.read(member)
     else:
         with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as t:
-            data = t.extractfile(member).read()
+            f = t.extractfile(member)
+            if f is None:  # a directory or a link, not the file
+                raise KeyError(f"{member} in {url} is not a file")
+            data = f.read()
     if member.endswith(".gz"):
         data = gzip.decompress(data)
     return data

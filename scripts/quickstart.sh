@@ -3,5 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-# -P: import the installed jaxbpe (with its compiled extension), not the source folder.
-.venv/bin/python -P -m jaxbpe demo "$@"
+.venv/bin/python -m jaxbpe demo "$@"

@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# Sets jaxbpe up, fetches the real vocabularies the tests compare on, and runs the tests.
+# Sets jaxbpe up, lints, fetches the real vocabularies the tests compare on, and runs the
+# tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-# -P: import the installed jaxbpe (with its compiled extension), not the source folder.
-.venv/bin/python -P -m jaxbpe fetch gpt2 cl100k_base o200k_base
-.venv/bin/python -P -m pytest -q -p no:cacheprovider tests "$@"
+scripts/lint.sh
+.venv/bin/python -m jaxbpe fetch gpt2 cl100k_base o200k_base
+.venv/bin/python -m pytest -q -p no:cacheprovider tests "$@"
 # tiktoken's own test suite, with `import tiktoken` replaced by `import jaxbpe as tiktoken`
-# (scripts/tiktoken_suite.py downloads it and checks its sha256). Run from its folder, so
-# that the programs its tests start import the installed jaxbpe, not this checkout's.
-.venv/bin/python -P scripts/tiktoken_suite.py build/tiktoken_suite
-(cd build/tiktoken_suite && ../../.venv/bin/python -P -m pytest -q -p no:cacheprovider tests)
+# (scripts/tiktoken_suite.py downloads it and checks its sha256).
+.venv/bin/python scripts/tiktoken_suite.py build/tiktoken_suite
+(cd build/tiktoken_suite && ../../.venv/bin/python -m pytest -q -p no:cacheprovider tests)
 # The same tests against an ASan+UBSan build of the extension (about 2-3 minutes);
 # JAXBPE_SKIP_SANITIZE=1 skips it.
 if [ -z "${JAXBPE_SKIP_SANITIZE:-}" ]; then

@@ -67,7 +67,8 @@ def test_decoding_an_id_that_is_no_uint32_raises_overflow_error_like_tiktoken(en
     with pytest.raises(OverflowError):
         ref.decode([1, bad])
     for decode in (enc.decode, lambda ids: enc.decode_single_token_bytes(ids[1])):
-        with pytest.raises(OverflowError, match=f"out of range integral type conversion attempted: token id {min(bad, 2**32)}"):
+        message = f"out of range integral type conversion attempted: token id {min(bad, 2**32)}"
+        with pytest.raises(OverflowError, match=message):
             decode([1, bad])
 
 

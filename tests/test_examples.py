@@ -44,7 +44,9 @@ def test_train_loop_is_data_parallel_over_several_devices():
 
 
 def test_long_context_inference_tokenizes_like_tiktoken_and_generates():
-    out = run_example("long_context_inference.py", "--small", "--size", str(1 << 18), "--generate", "16", "--chunk", "8")
+    out = run_example(
+        "long_context_inference.py", "--small", "--size", str(1 << 18), "--generate", "16", "--chunk", "8"
+    )
     assert "262,144 bytes" in out
     assert "(count and prompt tokens same as jaxbpe: True)" in out, out
     text = out.split(" generated text ")[1].split("\n", 1)[1].split("\n---")[0]

@@ -14,7 +14,6 @@ import jaxbpe
 from adversarial import random_mixture, runs
 
 
-
 def _has_gpu() -> bool:
     try:
         return bool(jax.devices("gpu"))

@@ -13,8 +13,8 @@ import tiktoken
 
 import corpus
 import jaxbpe
-from conftest import PARITY_ENCODINGS, reference
 from adversarial import codepoints_by_category, random_mixture, random_unicode, runs
+from conftest import PARITY_ENCODINGS, reference
 from jaxbpe.patterns import PATTERNS
 
 # At least 8 MiB of real text per encoding, split by kind.
@@ -35,7 +35,7 @@ def adversarial_texts() -> list[str]:
     texts += [random_unicode(rng, groups, rng.randrange(1, 200)) for _ in range(1500)]
     texts += [random_mixture(rng, rng.randrange(1, 300)) for _ in range(1500)]
     # Every general category on its own, in runs, and next to letters and spaces.
-    for cat, cps in sorted(groups.items()):
+    for _, cps in sorted(groups.items()):
         sample = "".join(chr(c) for c in rng.sample(cps, min(len(cps), 64)))
         texts += [sample, f" {sample} ", f"a{sample}b", f"'s{sample}'S", sample + "\n\n"]
     return texts

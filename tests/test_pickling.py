@@ -23,7 +23,8 @@ def custom_encoding() -> jaxbpe.Encoding:
     """cl100k_base's ranks with other special tokens and a gap: an encoding no registry knows."""
     base = jaxbpe.get_encoding("cl100k_base")
     ranks = {t: r for t, r in base._mergeable_ranks.items() if r != 1000}
-    return jaxbpe.Encoding("custom", pat_str=base._pat_str, mergeable_ranks=ranks, special_tokens={"<|pickle|>": 100_300})
+    specials = {"<|pickle|>": 100_300}
+    return jaxbpe.Encoding("custom", pat_str=base._pat_str, mergeable_ranks=ranks, special_tokens=specials)
 
 
 def encode_all(enc: jaxbpe.Encoding, texts: list[str]) -> list[list[int]]:

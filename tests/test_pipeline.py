@@ -159,7 +159,8 @@ def test_overlapping_special_tokens_are_taken_leftmost_first(chunk):
 def test_invalid_utf8_matches_the_row_encoder_and_round_trips(enc, chunk):
     rng = np.random.default_rng(11)
     samples = [rng.integers(0, 256, size=n, dtype=np.uint8).tobytes() for n in range(1, 400, 13)]
-    samples += [b"\xe4\xb8", b"a\xe4\xb8\xadb\xad\xad\xad\xad", b"\xf0\x9f\x99\x82" * 9 + b"\xf0\x9f", b"\xc0\xaf \xed\xa0\x80"]
+    samples += [b"\xe4\xb8", b"a\xe4\xb8\xadb\xad\xad\xad\xad", b"\xf0\x9f\x99\x82" * 9 + b"\xf0\x9f"]
+    samples += [b"\xc0\xaf \xed\xa0\x80"]
     got = encode_texts(enc, samples, chunk_bytes=chunk)
     assert got == [enc.encode_to_numpy(s).tolist() for s in samples]
     assert [enc.decode_bytes(ids) for ids in got] == samples
@@ -224,17 +225,6 @@ def test_device_memory_is_at_most_16_bytes_per_input_byte(rows, row_len, special
     result at max_tokens = L, for vocabularies in rank order (all of tiktoken's)."""
     workspace = _native.pipeline_workspace_bytes(rows, row_len, row_len, PRODUCTION_CHUNK, specials, False)
     assert (workspace + 4 * rows * row_len + 8 * rows) / (rows * row_len) <= 16
-
-
-@pytest.mark.parametrize("rows, row_len", [(1, 1), (3, 100), (7, 4099), (2, 1 << 20)])
-def test_workspace_of_a_vmapped_call_is_enough(rows, row_len):
-    """Under vmap (expand_dims) the handler sees k times the rows and k copies of the
-    workspace result: that must cover the pipeline's needs for all of them."""
-    for k in (2, 3, 8):
-        for specials in (False, True):
-            for heap in (False, True):
-                size = lambda r: _native.pipeline_workspace_bytes(r, row_len, row_len, PRODUCTION_CHUNK, specials, heap)  # noqa: E731
-                assert size(k * rows) <= k * size(rows)
 
 
 def test_cuda_lowering_has_the_workspace_result_and_the_tables_header(enc):

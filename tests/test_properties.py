@@ -13,7 +13,9 @@ from adversarial import CONTRACTIONS, PUNCT, WHITESPACE, WORDS
 
 # Text built from the pieces the pre-tokenizers care about, including runs long enough
 # (> 64 bytes) to take the long-piece merge.
-runs = st.builds(lambda ch, n: ch * n, st.sampled_from(["a", "Z", " ", "\n", "1", "é", "中", "!", "\u3000"]), st.integers(1, 200))
+runs = st.builds(
+    lambda ch, n: ch * n, st.sampled_from(["a", "Z", " ", "\n", "1", "é", "中", "!", "\u3000"]), st.integers(1, 200)
+)
 numbers = st.integers(0, 10**15).map(str)
 fragments = st.one_of(
     st.sampled_from(WORDS + WHITESPACE + PUNCT + CONTRACTIONS), numbers, runs, st.text(max_size=8)

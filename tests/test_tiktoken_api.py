@@ -35,7 +35,8 @@ def test_every_public_name_of_tiktoken_is_there_with_its_signature(theirs, ours)
     names = {n for n in vars(theirs) if not n.startswith("__") and not isinstance(getattr(theirs, n), types.ModuleType)}
     names -= {"annotations", "TYPE_CHECKING", "functools", "ThreadPoolExecutor", "tiktoken_ext", "importlib",
               "pkgutil", "threading", "Any", "Callable", "Sequence", "AbstractSet", "Collection", "Literal",
-              "NoReturn", "base64", "hashlib", "os", "_tiktoken", "_lock", "_find_constructors", "_available_plugin_modules"}
+              "NoReturn", "base64", "hashlib", "os", "_tiktoken", "_lock", "_find_constructors",
+              "_available_plugin_modules"}
     assert sorted(names - set(dir(ours))) == []
     for name in names:
         mine, theirs_ = getattr(ours, name), getattr(theirs, name)
@@ -43,7 +44,8 @@ def test_every_public_name_of_tiktoken_is_there_with_its_signature(theirs, ours)
             expected = [(p.name, p.kind, p.default) for p in inspect.signature(theirs_).parameters.values()]
             got = [(p.name, p.kind, p.default) for p in inspect.signature(mine).parameters.values()]
             assert got[: len(expected)] == expected, name
-            assert all(p.default is not inspect.Parameter.empty for p in list(inspect.signature(mine).parameters.values())[len(expected):]), name
+            extra = list(inspect.signature(mine).parameters.values())[len(expected):]
+            assert all(p.default is not inspect.Parameter.empty for p in extra), name
 
 
 def test_encoding_names_and_the_model_table_are_tiktokens():

@@ -1,32 +1,57 @@
 // The CPU implementation of the `jaxbpe_encode` XLA FFI custom call.
+#include "ffi_cpu.h"
+
 #include <algorithm>
 #include <memory>
 
-#include "encode_shape.h"
-#include "ffi_cpu.h"
-#include "jaxbpe/host.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace ffi = xla::ffi;
 
 namespace jaxbpe {
-namespace {
 
 // Below this many input bytes in all, rows are encoded by one thread: starting others
 // costs more than it saves.
 constexpr int64_t kParallelBytes = 1 << 20;
 
-ffi::Error EncodeCpuImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::U8> tables,
-                         ffi::Buffer<ffi::U8> specials, ffi::Buffer<ffi::U8> data,
-                         ffi::Buffer<ffi::S32> lengths, ffi::ResultBuffer<ffi::S32> tokens,
-                         ffi::ResultBuffer<ffi::S32> counts, ffi::ResultBuffer<ffi::S32> status,
-                         int32_t pattern, int32_t pad_id) {
-  EncodeShape shape;
-  if (ffi::Error err = encode_shape(data, lengths, *tokens, *counts, *status, pattern, &shape);
-      err.failure())
-    return err;
+void encode_rows(const Encoder& enc, const uint8_t* in, const int32_t* len, const EncodeShape& shape,
+                 int32_t pad_id, int32_t* tokens, int32_t* counts, int32_t* status, int64_t threads,
+                 const RunParallel& run) {
   const auto [rows, row_len, max_tokens] = shape;
+  auto encode_row = [&](int64_t r, int64_t row_threads) {
+    // Lengths outside [0, row_len] are clamped: data cannot raise inside jit.
+    const int64_t n = clamped_length(len[r], row_len);
+    const uint8_t* s = in + r * row_len;
+    RowOutput row{tokens + r * max_tokens, max_tokens};
+    if (row_threads > 1 && n >= kChunkedMinBytes) {
+      for (const int32_t id : encode_chunked(enc, s, n, row_threads, row_threads, run)) row.emit(id);
+    } else {
+      HostWork& work = thread_work(enc.tables);
+      auto emit = [&](int32_t id) { row.emit(id); };
+      enc.encode(s, n, work, emit);
+      work.shrink_workspace();
+    }
+    row.finish(pad_id, len[r], row_len, counts + r, status + r);
+  };
 
+  if (rows < threads) {  // few rows: each in turn, long ones in chunks on all threads
+    for (int64_t r = 0; r < rows; ++r) encode_row(r, threads);
+  } else if (rows * row_len < kParallelBytes) {
+    for (int64_t r = 0; r < rows; ++r) encode_row(r, 1);
+  } else {
+    run(rows, threads, [&](int64_t r) { encode_row(r, 1); });
+  }
+}
+
+namespace {
+
+ffi::Error EncodeCpuImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::U8> tables, ffi::Buffer<ffi::U8> specials,
+                         ffi::Buffer<ffi::U8> data, ffi::Buffer<ffi::S32> lengths,
+                         ffi::ResultBuffer<ffi::S32> tokens, ffi::ResultBuffer<ffi::S32> counts,
+                         ffi::ResultBuffer<ffi::S32> status, int32_t pattern, int32_t pad_id) {
+  EncodeShape shape;
+  if (ffi::Error err = encode_shape(data, lengths, *tokens, *counts, *status, pattern, &shape); err.failure())
+    return err;
   Encoder enc;
   try {
     enc.tables = checked_tables(tables.typed_data(), int64_t(tables.element_count()));
@@ -47,32 +72,8 @@ ffi::Error EncodeCpuImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::U8> tables,
     queue->wait();
   };
   const int64_t threads = std::min<int64_t>(host_threads(), std::max<int64_t>(1, pool.num_threads()));
-
-  const uint8_t* in = data.typed_data();
-  const int32_t* len = lengths.typed_data();
-  auto encode_row = [&](int64_t r, int64_t row_threads) {
-    // Lengths outside [0, row_len] are clamped: data cannot raise inside jit.
-    const int64_t n = clamped_length(len[r], row_len);
-    const uint8_t* s = in + r * row_len;
-    RowOutput row{tokens->typed_data() + r * max_tokens, max_tokens};
-    if (row_threads > 1 && n >= kChunkedMinBytes) {
-      for (const int32_t id : encode_chunked(enc, s, n, row_threads, row_threads, run)) row.emit(id);
-    } else {
-      HostWork& work = thread_work(enc.tables);
-      auto emit = [&](int32_t id) { row.emit(id); };
-      enc.encode(s, n, work, emit);
-      work.shrink_workspace();
-    }
-    row.finish(pad_id, len[r], row_len, counts->typed_data() + r, status->typed_data() + r);
-  };
-
-  if (rows < threads) {  // few rows: each in turn, long ones in chunks on all threads
-    for (int64_t r = 0; r < rows; ++r) encode_row(r, threads);
-  } else if (rows * row_len < kParallelBytes) {
-    for (int64_t r = 0; r < rows; ++r) encode_row(r, 1);
-  } else {
-    run(rows, threads, [&](int64_t r) { encode_row(r, 1); });
-  }
+  encode_rows(enc, data.typed_data(), lengths.typed_data(), shape, pad_id, tokens->typed_data(),
+              counts->typed_data(), status->typed_data(), threads, run);
   return ffi::Error::Success();
 }
 

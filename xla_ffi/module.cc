@@ -7,6 +7,8 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include <initializer_list>
+
 #include "ffi_cpu.h"
 #include "jaxbpe/host.h"
 #include "jaxbpe/host_executor.h"
@@ -23,6 +25,7 @@ template <typename T>
 using View1D = nb::ndarray<nb::numpy, const T, nb::ndim<1>>;  // read-only, kept alive by its owner
 template <typename T>
 using Input1D = nb::ndarray<const T, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+using InputRows = nb::ndarray<const uint8_t, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
 
 // A text's bytes, refused with ValueError beyond what the core can count. `index` names
 // it in the message (its place in a batch; -1 for a single text), which is only built
@@ -41,6 +44,17 @@ Array1D<T> to_numpy(std::vector<T>&& v) {
   nb::capsule owner(owned, [](void* p) noexcept { delete static_cast<std::vector<T>*>(p); });
   return Array1D<T>(owned->data(), {owned->size()}, owner);
 }
+
+// A numpy array of the given shape that owns v's storage.
+nb::ndarray<nb::numpy, int32_t> to_numpy(std::vector<int32_t>&& v, std::initializer_list<size_t> shape) {
+  auto* owned = new std::vector<int32_t>(std::move(v));
+  nb::capsule owner(owned, [](void* p) noexcept { delete static_cast<std::vector<int32_t>*>(p); });
+  return nb::ndarray<nb::numpy, int32_t>(owned->data(), shape.size(), shape.begin(), owner);
+}
+
+// The family names of the pre-tokenizers (jaxbpe.patterns holds their regexes).
+const std::pair<const char*, Pattern> kPatternNames[] = {
+    {"r50k", Pattern::kR50k}, {"cl100k", Pattern::kCl100k}, {"o200k", Pattern::kO200k}};
 
 // Builds and owns the tables blob of a vocabulary, so the views in `Encoder` stay valid.
 // `pattern` is a native pre-tokenizer, or kNoPattern for an encoding whose text is split
@@ -190,6 +204,31 @@ class HostEncoder {
       work.shrink_workspace();
     }
     return to_list(ids);
+  }
+
+  // The CPU custom call's computation (ffi_cpu.cc) on host arrays, for the host-callback
+  // fallback on platforms without a native kernel: (tokens, counts, status).
+  nb::tuple encode_rows(InputRows data, Input1D<int32_t> lengths, Input1D<uint8_t> specials,
+                        int64_t max_tokens, int32_t pad_id) const {
+    const int64_t rows = int64_t(data.shape(0)), row_len = int64_t(data.shape(1));
+    if (int64_t(lengths.size()) != rows)
+      throw std::invalid_argument("lengths must be int32[" + std::to_string(rows) + "], got " +
+                                  std::to_string(lengths.size()) + " values");
+    if (row_len > kMaxTextBytes)
+      throw std::invalid_argument("rows of " + std::to_string(row_len) +
+                                  " bytes exceed the int32 lengths jaxbpe uses");
+    if (max_tokens < 0) throw std::invalid_argument("max_tokens must be non-negative");
+    Encoder enc = enc_;
+    enc.specials = checked_specials(specials.data(), int64_t(specials.size()));
+    const size_t n = static_cast<size_t>(rows);
+    std::vector<int32_t> tokens(n * static_cast<size_t>(max_tokens)), counts(n), status(n);
+    {
+      nb::gil_scoped_release release;
+      jaxbpe::encode_rows(enc, data.data(), lengths.data(), EncodeShape{rows, row_len, max_tokens}, pad_id,
+                          tokens.data(), counts.data(), status.data(), host_threads(), run_on_host_threads);
+    }
+    return nb::make_tuple(to_numpy(std::move(tokens), {n, static_cast<size_t>(max_tokens)}),
+                          to_numpy(std::move(counts), {n}), to_numpy(std::move(status), {n}));
   }
 
   // The bytes of the ids: a token's, else a special token's from `specials`, else
@@ -361,6 +400,14 @@ NB_MODULE(_native, m) {
       "blob"_a, "int64[2]: the count and the longest token's bytes of a special-tokens blob.");
   m.def("codepoint_classes", &codepoint_classes,
         "uint8[0x110000]: the class bits (unicode.h) the pre-tokenizers use for each code point.");
+  // Constants the Python layer shares with the handlers (defined once, here in C++).
+  nb::dict patterns;
+  for (const auto& [name, id] : kPatternNames) patterns[name] = int32_t(id);
+  m.attr("PATTERN_IDS") = patterns;
+  m.attr("STATUS_LENGTH_CLAMPED") = int32_t(kLengthClamped);
+  m.attr("STATUS_TRUNCATED") = int32_t(kTruncated);
+  m.attr("MAX_ROW_BYTES") = kMaxTextBytes;
+
   m.def("registrations", [] {
     nb::dict d;
     d["jaxbpe_encode"] = nb::capsule(reinterpret_cast<void*>(&JaxbpeEncodeCpu));
@@ -387,6 +434,8 @@ NB_MODULE(_native, m) {
       .def("encode_batch", &HostEncoder::encode_batch, "texts"_a, "specials"_a, "num_threads"_a)
       .def("encode_pieces", &HostEncoder::encode_pieces, "text"_a, "starts"_a, "ends"_a)
       .def("byte_pair_encode", &HostEncoder::byte_pair_encode, "piece"_a)
+      .def("encode_rows", &HostEncoder::encode_rows, "data"_a, "lengths"_a, "specials"_a, "max_tokens"_a,
+           "pad_id"_a)
       .def("decode", &HostEncoder::decode, "ids"_a, "specials"_a)
       .def("encode_in_chunks", &HostEncoder::encode_in_chunks, "text"_a, "specials"_a, "parts"_a, "threads"_a)
       .def("piece_bounds", &HostEncoder::piece_bounds, "text"_a);

@@ -51,7 +51,8 @@ Fixture* load_fixture() {
   const std::vector<uint8_t> pattern = read_file(base + "/pattern.txt");
   const Pattern p = Pattern(std::atoi(std::string(pattern.begin(), pattern.end()).c_str()));
 
-  fx->plain.tables = jaxbpe::checked_tables(fx->tables_blob.data(), int64_t(fx->tables_blob.size()));
+  fx->plain.tables =
+      jaxbpe::checked_tables(fx->tables_blob.data(), int64_t(fx->tables_blob.size()));
   fx->plain.classes = jaxbpe::host_class_table();
   fx->plain.pattern = p;
   fx->plain.specials = jaxbpe::checked_specials(nullptr, 0);
@@ -62,9 +63,10 @@ Fixture* load_fixture() {
   const jaxbpe::Tables& t = fx->plain.tables;
   for (int32_t id = 0; id < t.n_tokens; ++id)
     if (jaxbpe::token_length(t, id) > 0)  // an empty id is a gap in the ranks, no token
-      fx->ranks.emplace(std::string(reinterpret_cast<const char*>(t.token_bytes + t.token_offsets[id]),
-                                    size_t(jaxbpe::token_length(t, id))),
-                        id);
+      fx->ranks.emplace(
+          std::string(reinterpret_cast<const char*>(t.token_bytes + t.token_offsets[id]),
+                      size_t(jaxbpe::token_length(t, id))),
+          id);
   const jaxbpe::Specials& sp = fx->with_specials.specials;
   for (int32_t i = 0; i < sp.count; ++i)
     fx->specials.emplace_back(std::string(reinterpret_cast<const char*>(sp.bytes + sp.offsets[i]),
@@ -88,7 +90,8 @@ const Fixture& fixture() {
 // leftmost on ties). `whole_first`: a piece that is itself a token is emitted whole.
 // Not instrumented for coverage: its quadratic scans would dominate the run time, and
 // the coverage that should guide the fuzzer is the core's.
-__attribute__((no_sanitize("coverage"))) Ids reference_bpe(const Fixture& fx, const uint8_t* p, size_t n, bool whole_first) {
+__attribute__((no_sanitize("coverage"))) Ids reference_bpe(const Fixture& fx, const uint8_t* p,
+                                                           size_t n, bool whole_first) {
   const std::string piece(reinterpret_cast<const char*>(p), n);
   if (whole_first)
     if (auto it = fx.ranks.find(piece); it != fx.ranks.end()) return {it->second};
@@ -168,7 +171,8 @@ void reference_segment(const Fixture& fx, const uint8_t* s, size_t n, Ids& out) 
   const std::vector<bool> starts = char_starts(s, n);
   for (size_t pos = 0; pos < n;) {
     const int64_t end = jaxbpe::piece_end(fx.plain.pattern, text, int64_t(pos));
-    if (end <= int64_t(pos) || end > int64_t(n)) fail("piece_end did not advance within the text", s, n);
+    if (end <= int64_t(pos) || end > int64_t(n))
+      fail("piece_end did not advance within the text", s, n);
     if (!starts[size_t(end)]) fail("piece_end split a character", s, n);
     const Ids piece = reference_bpe(fx, s + pos, size_t(end) - pos, true);
     out.insert(out.end(), piece.begin(), piece.end());
@@ -184,7 +188,8 @@ Ids reference_row(const Fixture& fx, const uint8_t* s, size_t n, bool specials) 
   for (size_t pos = 0; pos < n && specials; ++pos) {
     const std::pair<std::string, int32_t>* best = nullptr;
     for (const auto& special : fx.specials)
-      if (special.first.size() <= n - pos && std::equal(special.first.begin(), special.first.end(), s + pos) &&
+      if (special.first.size() <= n - pos &&
+          std::equal(special.first.begin(), special.first.end(), s + pos) &&
           (!best || special.first.size() > best->first.size()))
         best = &special;
     if (!best) continue;
@@ -197,7 +202,8 @@ Ids reference_row(const Fixture& fx, const uint8_t* s, size_t n, bool specials) 
   return out;
 }
 
-void check_row(const Fixture& fx, jaxbpe::HostWork& work, const uint8_t* s, size_t n, bool specials) {
+void check_row(const Fixture& fx, jaxbpe::HostWork& work, const uint8_t* s, size_t n,
+               bool specials) {
   const jaxbpe::Encoder& enc = specials ? fx.with_specials : fx.plain;
   const Ids expected = reference_row(fx, s, n, specials);
   // Twice with the same workspace: the second pass answers pieces from its cache.
@@ -205,7 +211,8 @@ void check_row(const Fixture& fx, jaxbpe::HostWork& work, const uint8_t* s, size
     Ids ids;
     Collect emit{&ids};
     enc.encode(s, int64_t(n), work, emit);
-    if (ids != expected) fail(pass ? "Encoder::encode (cached) differs" : "Encoder::encode differs", s, n);
+    if (ids != expected)
+      fail(pass ? "Encoder::encode (cached) differs" : "Encoder::encode differs", s, n);
   }
   // Decoding gives back the very bytes, invalid UTF-8 included. An id that is no
   // ordinary token (one beyond them, or a gap in the ranks) is a special token's, and
@@ -223,7 +230,8 @@ void check_row(const Fixture& fx, jaxbpe::HostWork& work, const uint8_t* s, size
         if (special.second == id && text.compare(pos, special.first.size(), special.first) == 0)
           piece = special.first;
     }
-    if (piece.empty() || text.compare(pos, piece.size(), piece) != 0) fail("ids do not decode to the text", s, n);
+    if (piece.empty() || text.compare(pos, piece.size(), piece) != 0)
+      fail("ids do not decode to the text", s, n);
     pos += piece.size();
   }
   if (pos != n) fail("ids do not decode to the text", s, n);
@@ -240,12 +248,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const size_t n = size - 1;
   switch (mode) {
     case 0:
-    case 1:
-      check_row(fx, work, s, n, mode == 1);
-      break;
-    case 2:
-      check_piece(fx, work, s, n);
-      break;
+    case 1: check_row(fx, work, s, n, mode == 1); break;
+    case 2: check_piece(fx, work, s, n); break;
     default: {
       std::vector<uint8_t> repeated;
       while (n > 0 && repeated.size() + n <= 1024) repeated.insert(repeated.end(), s, s + n);

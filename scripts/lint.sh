@@ -6,20 +6,13 @@
 #     scripts/lint.sh                 check
 #     scripts/lint.sh FILE.cc ...     check only these C++ files with clang-format
 #
-# Reformatting the C++ (then empty UNFORMATTED below):
+# Reformatting the C++:
 #     .venv/bin/clang-format -i $(git ls-files '*.cc' '*.h' '*.cu')
 # Regenerating the stubs after changing an extension's bindings:
 #     .venv/bin/python -m nanobind.stubgen -q --exclude-values -m jaxbpe._native -o jaxbpe/_native.pyi
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=.venv/bin
-
-# C++ files that predate .clang-format and are reformatted when their rewrite lands.
-UNFORMATTED=(
-  fuzz/fuzz_core.cc xla_ffi/encode_shape.h xla_ffi/ffi_cpu.cc xla_ffi/ffi_cuda.cu
-  xla_ffi/jaxbpe/host.cc xla_ffi/jaxbpe/host.h xla_ffi/jaxbpe/pretokenize.h
-  xla_ffi/jaxbpe/specials.h xla_ffi/jaxbpe/tables.h xla_ffi/jaxbpe/unicode.h xla_ffi/module.cc
-)
 
 "$bin/ruff" check --quiet .
 "$bin/mypy"
@@ -32,7 +25,7 @@ done
 if [ $# -gt 0 ]; then
   files=("$@")
 else
-  mapfile -t files < <(git ls-files '*.cc' '*.h' '*.cu' | grep -vxF -f <(printf '%s\n' "${UNFORMATTED[@]}"))
+  mapfile -t files < <(git ls-files '*.cc' '*.h' '*.cu')
 fi
 "$bin/clang-format" --dry-run --Werror "${files[@]}"
 echo "lint: ruff, mypy, stubs and clang-format (${#files[@]} C++ files) pass"

@@ -29,10 +29,12 @@ inline xla::ffi::Error encode_shape(const xla::ffi::Buffer<xla::ffi::U8>& data,
   if (row_len > kMaxTextBytes)
     return Error::InvalidArgument("jaxbpe_encode: rows of " + std::to_string(row_len) +
                                   " bytes exceed the int32 lengths jaxbpe uses");
-  const int64_t rows = row_len ? int64_t(data.element_count()) / row_len : int64_t(lengths.element_count());
+  const int64_t rows =
+      row_len ? int64_t(data.element_count()) / row_len : int64_t(lengths.element_count());
   const int64_t max_tokens = rows ? int64_t(tokens.element_count()) / rows : 0;
   if (int64_t(lengths.element_count()) != rows || int64_t(counts.element_count()) != rows ||
-      int64_t(status.element_count()) != rows || int64_t(tokens.element_count()) != rows * max_tokens)
+      int64_t(status.element_count()) != rows ||
+      int64_t(tokens.element_count()) != rows * max_tokens)
     return Error::InvalidArgument("jaxbpe_encode: operand shapes do not agree");
   if (pattern < 0 || pattern > int32_t(Pattern::kO200k))
     return Error::InvalidArgument("jaxbpe_encode: unknown pattern");

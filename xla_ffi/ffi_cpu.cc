@@ -14,9 +14,9 @@ namespace jaxbpe {
 // costs more than it saves.
 constexpr int64_t kParallelBytes = 1 << 20;
 
-void encode_rows(const Encoder& enc, const uint8_t* in, const int32_t* len, const EncodeShape& shape,
-                 int32_t pad_id, int32_t* tokens, int32_t* counts, int32_t* status, int64_t threads,
-                 const RunParallel& run) {
+void encode_rows(const Encoder& enc, const uint8_t* in, const int32_t* len,
+                 const EncodeShape& shape, int32_t pad_id, int32_t* tokens, int32_t* counts,
+                 int32_t* status, int64_t threads, const RunParallel& run) {
   const auto [rows, row_len, max_tokens] = shape;
   auto encode_row = [&](int64_t r, int64_t row_threads) {
     // Lengths outside [0, row_len] are clamped: data cannot raise inside jit.
@@ -24,7 +24,8 @@ void encode_rows(const Encoder& enc, const uint8_t* in, const int32_t* len, cons
     const uint8_t* s = in + r * row_len;
     RowOutput row{tokens + r * max_tokens, max_tokens};
     if (row_threads > 1 && n >= kChunkedMinBytes) {
-      for (const int32_t id : encode_chunked(enc, s, n, row_threads, row_threads, run)) row.emit(id);
+      for (const int32_t id : encode_chunked(enc, s, n, row_threads, row_threads, run))
+        row.emit(id);
     } else {
       HostWork& work = thread_work(enc.tables);
       auto emit = [&](int32_t id) { row.emit(id); };
@@ -45,12 +46,14 @@ void encode_rows(const Encoder& enc, const uint8_t* in, const int32_t* len, cons
 
 namespace {
 
-ffi::Error EncodeCpuImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::U8> tables, ffi::Buffer<ffi::U8> specials,
-                         ffi::Buffer<ffi::U8> data, ffi::Buffer<ffi::S32> lengths,
-                         ffi::ResultBuffer<ffi::S32> tokens, ffi::ResultBuffer<ffi::S32> counts,
-                         ffi::ResultBuffer<ffi::S32> status, int32_t pattern, int32_t pad_id) {
+ffi::Error EncodeCpuImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::U8> tables,
+                         ffi::Buffer<ffi::U8> specials, ffi::Buffer<ffi::U8> data,
+                         ffi::Buffer<ffi::S32> lengths, ffi::ResultBuffer<ffi::S32> tokens,
+                         ffi::ResultBuffer<ffi::S32> counts, ffi::ResultBuffer<ffi::S32> status,
+                         int32_t pattern, int32_t pad_id) {
   EncodeShape shape;
-  if (ffi::Error err = encode_shape(data, lengths, *tokens, *counts, *status, pattern, &shape); err.failure())
+  if (ffi::Error err = encode_shape(data, lengths, *tokens, *counts, *status, pattern, &shape);
+      err.failure())
     return err;
   Encoder enc;
   try {
@@ -65,13 +68,15 @@ ffi::Error EncodeCpuImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::U8> tables, ffi:
   // XLA's own threads, so that they and their piece caches live across calls. The
   // caller works too and waits only for tasks that were started, so a busy pool cannot
   // hold it up.
-  const RunParallel run = [&pool](int64_t tasks, int64_t threads, const std::function<void(int64_t)>& task) {
+  const RunParallel run = [&pool](int64_t tasks, int64_t threads,
+                                  const std::function<void(int64_t)>& task) {
     auto queue = std::make_shared<TaskQueue>(task, tasks);
     for (int64_t i = 1; i < std::min(threads, tasks); ++i) pool.Schedule([queue] { queue->run(); });
     queue->run();
     queue->wait();
   };
-  const int64_t threads = std::min<int64_t>(host_threads(), std::max<int64_t>(1, pool.num_threads()));
+  const int64_t threads =
+      std::min<int64_t>(host_threads(), std::max<int64_t>(1, pool.num_threads()));
   encode_rows(enc, data.typed_data(), lengths.typed_data(), shape, pad_id, tokens->typed_data(),
               counts->typed_data(), status->typed_data(), threads, run);
   return ffi::Error::Success();

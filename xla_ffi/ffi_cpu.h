@@ -14,8 +14,8 @@ namespace jaxbpe {
 // to `threads` threads of `run`: a large batch's rows are shared among them, a row of a
 // batch with fewer rows than threads is cut into chunks (encode_chunked). Also the
 // host-callback fallback's encoder (module.cc).
-void encode_rows(const Encoder& enc, const uint8_t* data, const int32_t* lengths, const EncodeShape& shape,
-                 int32_t pad_id, int32_t* tokens, int32_t* counts, int32_t* status, int64_t threads,
-                 const RunParallel& run);
+void encode_rows(const Encoder& enc, const uint8_t* data, const int32_t* lengths,
+                 const EncodeShape& shape, int32_t pad_id, int32_t* tokens, int32_t* counts,
+                 int32_t* status, int64_t threads, const RunParallel& run);
 
 }  // namespace jaxbpe

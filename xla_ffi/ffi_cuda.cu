@@ -32,7 +32,8 @@ constexpr int64_t kMaxBlocks = 1 << 16;
 
 template <typename Stage>
 __global__ void ForEach(int64_t n, Stage stage) {
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += int64_t(gridDim.x) * blockDim.x)
     stage(i);
 }
 
@@ -40,25 +41,29 @@ __global__ void ForEach(int64_t n, Stage stage) {
 // nothing more is launched after one.
 class CudaExecutor {
  public:
-  CudaExecutor(cudaStream_t stream, size_t scan_temp_bytes) : stream_(stream), scan_temp_bytes_(scan_temp_bytes) {}
+  CudaExecutor(cudaStream_t stream, size_t scan_temp_bytes)
+      : stream_(stream), scan_temp_bytes_(scan_temp_bytes) {}
 
   template <typename Stage>
   void for_each(int64_t n, const Stage& stage) {
     if (n <= 0 || error_ != cudaSuccess) return;
-    const int64_t blocks = std::min<int64_t>((n + kThreadsPerBlock - 1) / kThreadsPerBlock, kMaxBlocks);
+    const int64_t blocks =
+        std::min<int64_t>((n + kThreadsPerBlock - 1) / kThreadsPerBlock, kMaxBlocks);
     ForEach<<<unsigned(blocks), kThreadsPerBlock, 0, stream_>>>(n, stage);
     keep(cudaGetLastError());
   }
 
   void exclusive_sum(const int64_t* in, int64_t* out, int64_t n, void* temp) {
     size_t bytes = scan_temp_bytes_;
-    if (error_ == cudaSuccess) keep(cub::DeviceScan::ExclusiveSum(temp, bytes, in, out, n, stream_));
+    if (error_ == cudaSuccess)
+      keep(cub::DeviceScan::ExclusiveSum(temp, bytes, in, out, n, stream_));
   }
 
   template <typename Op>
   void inclusive_scan(const int64_t* in, int64_t* out, int64_t n, Op op, void* temp) {
     size_t bytes = scan_temp_bytes_;
-    if (error_ == cudaSuccess) keep(cub::DeviceScan::InclusiveScan(temp, bytes, in, out, op, n, stream_));
+    if (error_ == cudaSuccess)
+      keep(cub::DeviceScan::InclusiveScan(temp, bytes, in, out, op, n, stream_));
   }
 
   cudaError_t error() const { return error_; }
@@ -76,22 +81,27 @@ class CudaExecutor {
 // The scratch memory CUB's scans over n elements ask for (computed on the host).
 size_t cub_scan_bytes(int64_t n) {
   size_t sum = 0, min = 0;
-  cub::DeviceScan::ExclusiveSum(nullptr, sum, static_cast<const int64_t*>(nullptr), static_cast<int64_t*>(nullptr), n);
-  cub::DeviceScan::InclusiveScan(nullptr, min, static_cast<const int64_t*>(nullptr), static_cast<int64_t*>(nullptr),
-                                 Min{}, n);
+  cub::DeviceScan::ExclusiveSum(nullptr, sum, static_cast<const int64_t*>(nullptr),
+                                static_cast<int64_t*>(nullptr), n);
+  cub::DeviceScan::InclusiveScan(nullptr, min, static_cast<const int64_t*>(nullptr),
+                                 static_cast<int64_t*>(nullptr), Min{}, n);
   return std::max(sum, min);
 }
 
-ffi::Error EncodeCudaImpl(cudaStream_t stream, ffi::Buffer<ffi::U8> tables, ffi::Buffer<ffi::U8> specials,
-                          ffi::Buffer<ffi::U8> data, ffi::Buffer<ffi::S32> lengths,
-                          ffi::ResultBuffer<ffi::S32> tokens, ffi::ResultBuffer<ffi::S32> counts,
-                          ffi::ResultBuffer<ffi::S32> status, ffi::ResultBuffer<ffi::U8> workspace,
-                          int32_t pattern, int32_t pad_id, int64_t chunk_bytes, bool heap_merge,
-                          ffi::Span<const int64_t> tables_header, ffi::Span<const int64_t> specials_header) {
+ffi::Error EncodeCudaImpl(cudaStream_t stream, ffi::Buffer<ffi::U8> tables,
+                          ffi::Buffer<ffi::U8> specials, ffi::Buffer<ffi::U8> data,
+                          ffi::Buffer<ffi::S32> lengths, ffi::ResultBuffer<ffi::S32> tokens,
+                          ffi::ResultBuffer<ffi::S32> counts, ffi::ResultBuffer<ffi::S32> status,
+                          ffi::ResultBuffer<ffi::U8> workspace, int32_t pattern, int32_t pad_id,
+                          int64_t chunk_bytes, bool heap_merge,
+                          ffi::Span<const int64_t> tables_header,
+                          ffi::Span<const int64_t> specials_header) {
   EncodeShape shape;
-  if (ffi::Error err = encode_shape(data, lengths, *tokens, *counts, *status, pattern, &shape); err.failure())
+  if (ffi::Error err = encode_shape(data, lengths, *tokens, *counts, *status, pattern, &shape);
+      err.failure())
     return err;
-  if (chunk_bytes < 1) return ffi::Error::InvalidArgument("jaxbpe_encode: chunk_bytes must be at least 1");
+  if (chunk_bytes < 1)
+    return ffi::Error::InvalidArgument("jaxbpe_encode: chunk_bytes must be at least 1");
 
   // The tables live on the GPU; their header comes from the caller, checked here
   // against the blob's size exactly as the CPU handler checks the blob's own.
@@ -103,18 +113,21 @@ ffi::Error EncodeCudaImpl(cudaStream_t stream, ffi::Buffer<ffi::U8> tables, ffi:
   if (const char* err = view_tables(tables.typed_data(), int64_t(tables.element_count()), th, &t))
     return ffi::Error::InvalidArgument(err);
   if (heap_merge != !(t.flags & kMergesInRankOrder))
-    return ffi::Error::InvalidArgument("jaxbpe_encode: heap_merge does not match the tables' flags");
+    return ffi::Error::InvalidArgument(
+        "jaxbpe_encode: heap_merge does not match the tables' flags");
   // The specials blob is built by jaxbpe for the allowed set; its count and longest
   // token come as an attribute, and its size bounds both.
   Specials sp{};
   if (specials_header.size() != 2 || specials_header[0] < 0 || specials_header[1] < 0 ||
       (specials.element_count() == 0) != (specials_header[0] == 0))
-    return ffi::Error::InvalidArgument("jaxbpe_encode: the specials header attribute does not match the blob");
+    return ffi::Error::InvalidArgument(
+        "jaxbpe_encode: the specials header attribute does not match the blob");
   if (specials_header[0] > 0) {
     const int64_t count = specials_header[0];
     const int64_t fixed = sizeof(SpecialsHeader) + 32 + 4 * (2 * count + 1);
     if (fixed + specials_header[1] > int64_t(specials.element_count()))
-      return ffi::Error::InvalidArgument("jaxbpe_encode: the specials blob is smaller than its header says");
+      return ffi::Error::InvalidArgument(
+          "jaxbpe_encode: the specials blob is smaller than its header says");
     const uint8_t* blob = specials.typed_data();
     sp.count = int32_t(count);
     sp.max_len = int32_t(specials_header[1]);
@@ -124,20 +137,23 @@ ffi::Error EncodeCudaImpl(cudaStream_t stream, ffi::Buffer<ffi::U8> tables, ffi:
     sp.bytes = blob + fixed;
   }
 
-  const PipelineShape ps{shape.rows, shape.row_len, shape.max_tokens, chunk_bytes, sp.count > 0, heap_merge};
+  const PipelineShape ps{shape.rows,  shape.row_len, shape.max_tokens,
+                         chunk_bytes, sp.count > 0,  heap_merge};
   const PipelineLayout layout = pipeline_layout(ps);
   if (int64_t(workspace->element_count()) < layout.total)
     return ffi::Error(ffi::ErrorCode::kResourceExhausted,
-                      "jaxbpe_encode: the workspace has " + std::to_string(workspace->element_count()) +
+                      "jaxbpe_encode: the workspace has " +
+                          std::to_string(workspace->element_count()) +
                           " bytes; the pipeline needs " + std::to_string(layout.total));
   const size_t scan_bytes = cub_scan_bytes(layout.chunks);
   if (int64_t(scan_bytes) > scan_temp_bound(layout.chunks))
     return ffi::Error::Internal("jaxbpe_encode: CUB's scans need " + std::to_string(scan_bytes) +
                                 " bytes of scratch memory, more than scan_temp_bound");
 
-  const Pipeline p = make_pipeline(t, sp, ClassTable{kClassBlockIndex, kClassBlocks}, Pattern(pattern), ps, pad_id,
-                                   data.typed_data(), lengths.typed_data(), tokens->typed_data(),
-                                   counts->typed_data(), status->typed_data(), workspace->typed_data());
+  const Pipeline p =
+      make_pipeline(t, sp, ClassTable{kClassBlockIndex, kClassBlocks}, Pattern(pattern), ps, pad_id,
+                    data.typed_data(), lengths.typed_data(), tokens->typed_data(),
+                    counts->typed_data(), status->typed_data(), workspace->typed_data());
   CudaExecutor ex(stream, size_t(scan_temp_bound(layout.chunks)));
   run_pipeline(ex, p);
   if (ex.error() != cudaSuccess)

@@ -32,9 +32,9 @@ using InputRows = nb::ndarray<const uint8_t, nb::ndim<2>, nb::c_contig, nb::devi
 // when the text is refused.
 std::pair<const uint8_t*, int64_t> checked_text(const nb::bytes& text, int64_t index = -1) {
   if (text.size() > size_t(kMaxTextBytes))
-    throw std::invalid_argument((index < 0 ? std::string("the text") : "text " + std::to_string(index)) +
-                                " has " + std::to_string(text.size()) +
-                                " bytes; jaxbpe encodes at most 2^31-1 bytes at once");
+    throw std::invalid_argument(
+        (index < 0 ? std::string("the text") : "text " + std::to_string(index)) + " has " +
+        std::to_string(text.size()) + " bytes; jaxbpe encodes at most 2^31-1 bytes at once");
   return {reinterpret_cast<const uint8_t*>(text.c_str()), int64_t(text.size())};
 }
 
@@ -46,7 +46,8 @@ Array1D<T> to_numpy(std::vector<T>&& v) {
 }
 
 // A numpy array of the given shape that owns v's storage.
-nb::ndarray<nb::numpy, int32_t> to_numpy(std::vector<int32_t>&& v, std::initializer_list<size_t> shape) {
+nb::ndarray<nb::numpy, int32_t> to_numpy(std::vector<int32_t>&& v,
+                                         std::initializer_list<size_t> shape) {
   auto* owned = new std::vector<int32_t>(std::move(v));
   nb::capsule owner(owned, [](void* p) noexcept { delete static_cast<std::vector<int32_t>*>(p); });
   return nb::ndarray<nb::numpy, int32_t>(owned->data(), shape.size(), shape.begin(), owner);
@@ -69,7 +70,8 @@ class HostEncoder {
     if (token_offsets.size() < 1 || token_offsets(0) != 0 ||
         size_t(token_offsets(token_offsets.size() - 1)) != token_bytes.size())
       throw std::invalid_argument("token offsets do not match the token bytes");
-    blob_ = build_tables(token_bytes.data(), token_offsets.data(), int32_t(token_offsets.size() - 1));
+    blob_ =
+        build_tables(token_bytes.data(), token_offsets.data(), int32_t(token_offsets.size() - 1));
     enc_.tables = checked_tables(blob_.data(), int64_t(blob_.size()));
     enc_.classes = host_class_table();
     enc_.pattern = Pattern(pattern < 0 ? 0 : pattern);
@@ -152,7 +154,8 @@ class HostEncoder {
       if (int64_t(texts.size()) < threads) {  // each text in turn, in chunks on all threads
         for (size_t i = 0; i < texts.size(); ++i) encode_text(i, threads);
       } else {
-        run_on_host_threads(int64_t(texts.size()), threads, [&](int64_t i) { encode_text(size_t(i), 1); });
+        run_on_host_threads(int64_t(texts.size()), threads,
+                            [&](int64_t i) { encode_text(size_t(i), 1); });
       }
     }
     std::vector<nb::list> out;
@@ -167,8 +170,8 @@ class HostEncoder {
   nb::list encode_pieces(nb::bytes text, Input1D<int64_t> starts, Input1D<int64_t> ends) {
     const auto [s, n] = checked_text(text);
     if (starts.size() != ends.size())
-      throw std::invalid_argument("encode_pieces: " + std::to_string(starts.size()) + " starts but " +
-                                  std::to_string(ends.size()) + " ends");
+      throw std::invalid_argument("encode_pieces: " + std::to_string(starts.size()) +
+                                  " starts but " + std::to_string(ends.size()) + " ends");
     for (size_t i = 0; i < starts.size(); ++i)
       if (starts(i) < 0 || starts(i) > ends(i) || ends(i) > n)
         throw std::invalid_argument("encode_pieces: piece " + std::to_string(i) + " [" +
@@ -180,7 +183,8 @@ class HostEncoder {
       HostWork& work = thread_work(enc_.tables);
       auto emit = [&](int32_t id) { ids.push_back(id); };
       for (size_t i = 0; i < starts.size(); ++i)
-        if (ends(i) > starts(i)) encode_piece(enc_.tables, s + starts(i), ends(i) - starts(i), work, emit);
+        if (ends(i) > starts(i))
+          encode_piece(enc_.tables, s + starts(i), ends(i) - starts(i), work, emit);
       work.shrink_workspace();
     }
     return to_list(ids);
@@ -198,9 +202,12 @@ class HostEncoder {
       HostWork& work = thread_work(enc_.tables);
       auto emit = [&](int32_t id) { ids.push_back(id); };
       const Tables& t = enc_.tables;
-      if (t.flags & kMergesInRankOrder) encode_piece(t, p, n, work, emit);
-      else if (n <= kShortPiece) merge_short_piece(t, p, int(n), emit);
-      else merge_long_piece(t, p, n, work.get(n), emit);
+      if (t.flags & kMergesInRankOrder)
+        encode_piece(t, p, n, work, emit);
+      else if (n <= kShortPiece)
+        merge_short_piece(t, p, int(n), emit);
+      else
+        merge_long_piece(t, p, n, work.get(n), emit);
       work.shrink_workspace();
     }
     return to_list(ids);
@@ -224,8 +231,9 @@ class HostEncoder {
     std::vector<int32_t> tokens(n * static_cast<size_t>(max_tokens)), counts(n), status(n);
     {
       nb::gil_scoped_release release;
-      jaxbpe::encode_rows(enc, data.data(), lengths.data(), EncodeShape{rows, row_len, max_tokens}, pad_id,
-                          tokens.data(), counts.data(), status.data(), host_threads(), run_on_host_threads);
+      jaxbpe::encode_rows(enc, data.data(), lengths.data(), EncodeShape{rows, row_len, max_tokens},
+                          pad_id, tokens.data(), counts.data(), status.data(), host_threads(),
+                          run_on_host_threads);
     }
     return nb::make_tuple(to_numpy(std::move(tokens), {n, static_cast<size_t>(max_tokens)}),
                           to_numpy(std::move(counts), {n}), to_numpy(std::move(status), {n}));
@@ -256,11 +264,13 @@ class HostEncoder {
 
   // The ids of `text` encoded as `parts` chunks on up to `threads` threads: exposes the
   // seam resolution of encode_chunked to the tests at any chunk size.
-  nb::list encode_in_chunks(nb::bytes text, Input1D<uint8_t> specials, int64_t parts, int64_t threads) {
+  nb::list encode_in_chunks(nb::bytes text, Input1D<uint8_t> specials, int64_t parts,
+                            int64_t threads) {
     Encoder enc = enc_;
     enc.specials = checked_specials(specials.data(), int64_t(specials.size()));
     const auto [s, n] = checked_text(text);
-    if (parts < 1 || threads < 1) throw std::invalid_argument("parts and threads must be at least 1");
+    if (parts < 1 || threads < 1)
+      throw std::invalid_argument("parts and threads must be at least 1");
     std::vector<int32_t> ids;
     {
       nb::gil_scoped_release release;
@@ -295,7 +305,8 @@ class HostEncoder {
     for (size_t i = 0; i < ids.size(); ++i) {
       const int32_t id = ids[i];
       // Special tokens' ids lie above the vocabulary's.
-      PyObject* item = id < enc_.tables.n_tokens ? Py_NewRef(ints_[size_t(id)].ptr()) : PyLong_FromLong(id);
+      PyObject* item =
+          id < enc_.tables.n_tokens ? Py_NewRef(ints_[size_t(id)].ptr()) : PyLong_FromLong(id);
       if (item == nullptr) throw nb::python_error();
       PyList_SET_ITEM(list.ptr(), Py_ssize_t(i), item);
     }
@@ -304,8 +315,9 @@ class HostEncoder {
 
   void require_pattern() const {
     if (!has_pattern_)
-      throw std::invalid_argument("this encoding's pattern has no native pre-tokenizer; "
-                                  "split its text on the host and use encode_pieces");
+      throw std::invalid_argument(
+          "this encoding's pattern has no native pre-tokenizer; "
+          "split its text on the host and use encode_pieces");
   }
 
   template <typename T>
@@ -335,19 +347,21 @@ nb::tuple pipeline_encode(Input1D<uint8_t> tables, Input1D<uint8_t> specials, in
   if (pattern < 0 || pattern > int32_t(Pattern::kO200k))
     throw std::invalid_argument("unknown pattern " + std::to_string(pattern));
   const int64_t rows = int64_t(data.shape(0)), row_len = int64_t(data.shape(1));
-  if (int64_t(lengths.size()) != rows) throw std::invalid_argument("lengths must have one entry per row");
-  if (chunk_bytes < 1 || max_tokens < 0) throw std::invalid_argument("chunk_bytes must be >= 1 and max_tokens >= 0");
-  const PipelineShape shape{rows, row_len, max_tokens, chunk_bytes, sp.count > 0,
-                            !(t.flags & kMergesInRankOrder)};
+  if (int64_t(lengths.size()) != rows)
+    throw std::invalid_argument("lengths must have one entry per row");
+  if (chunk_bytes < 1 || max_tokens < 0)
+    throw std::invalid_argument("chunk_bytes must be >= 1 and max_tokens >= 0");
+  const PipelineShape shape{rows,        row_len,      max_tokens,
+                            chunk_bytes, sp.count > 0, !(t.flags & kMergesInRankOrder)};
   std::vector<uint8_t> workspace(size_t(pipeline_layout(shape).total), 0);
-  std::vector<int32_t> tokens(static_cast<size_t>(rows * max_tokens)), counts(static_cast<size_t>(rows)),
-      status(static_cast<size_t>(rows));
+  std::vector<int32_t> tokens(static_cast<size_t>(rows * max_tokens)),
+      counts(static_cast<size_t>(rows)), status(static_cast<size_t>(rows));
   {
     nb::gil_scoped_release release;
     HostExecutor ex(order_seed);
-    run_pipeline(ex, make_pipeline(t, sp, host_class_table(), Pattern(pattern), shape, pad_id, data.data(),
-                                   lengths.data(), tokens.data(), counts.data(), status.data(),
-                                   workspace.data()));
+    run_pipeline(ex, make_pipeline(t, sp, host_class_table(), Pattern(pattern), shape, pad_id,
+                                   data.data(), lengths.data(), tokens.data(), counts.data(),
+                                   status.data(), workspace.data()));
   }
   auto* owned = new std::vector<int32_t>(std::move(tokens));
   nb::capsule owner(owned, [](void* p) noexcept { delete static_cast<std::vector<int32_t>*>(p); });
@@ -359,8 +373,7 @@ nb::tuple pipeline_encode(Input1D<uint8_t> tables, Input1D<uint8_t> specials, in
 Array1D<uint8_t> codepoint_classes() {
   const ClassTable t = host_class_table();
   std::vector<uint8_t> out(0x110000);
-  for (uint32_t cp = 0; cp < out.size(); ++cp)
-    out[cp] = codepoint_kind(t, cp);
+  for (uint32_t cp = 0; cp < out.size(); ++cp) out[cp] = codepoint_kind(t, cp);
   return to_numpy(std::move(out));
 }
 
@@ -376,18 +389,22 @@ NB_MODULE(_native, m) {
       "build_specials",
       [](std::vector<std::pair<nb::bytes, int32_t>> tokens) {
         std::vector<std::pair<std::string, int32_t>> copy;
-        for (auto& [text, id] : tokens) copy.emplace_back(std::string(text.c_str(), text.size()), id);
+        for (auto& [text, id] : tokens)
+          copy.emplace_back(std::string(text.c_str(), text.size()), id);
         return to_numpy(build_specials(std::move(copy)));
       },
       "tokens"_a, "Packs (bytes, id) special tokens into a special-tokens blob.");
   m.attr("PIPELINE_CHUNK_BYTES") = kChunkBytes;
-  m.def("pipeline_encode", &pipeline_encode, "tables"_a, "specials"_a, "pattern"_a, "data"_a, "lengths"_a,
-        "max_tokens"_a, "pad_id"_a, "chunk_bytes"_a, "order_seed"_a.none(),
+  m.def("pipeline_encode", &pipeline_encode, "tables"_a, "specials"_a, "pattern"_a, "data"_a,
+        "lengths"_a, "max_tokens"_a, "pad_id"_a, "chunk_bytes"_a, "order_seed"_a.none(),
         "The staged parallel encoder on the host executor: (tokens, counts, status, workspace).");
   m.def(
       "pipeline_workspace_bytes",
-      [](int64_t rows, int64_t row_len, int64_t max_tokens, int64_t chunk_bytes, bool specials, bool heap_merge) {
-        return pipeline_layout(PipelineShape{rows, row_len, max_tokens, chunk_bytes, specials, heap_merge}).total;
+      [](int64_t rows, int64_t row_len, int64_t max_tokens, int64_t chunk_bytes, bool specials,
+         bool heap_merge) {
+        return pipeline_layout(
+                   PipelineShape{rows, row_len, max_tokens, chunk_bytes, specials, heap_merge})
+            .total;
       },
       "rows"_a, "row_len"_a, "max_tokens"_a, "chunk_bytes"_a, "specials"_a, "heap_merge"_a,
       "Bytes of workspace the staged parallel encoder needs for these static shapes.");
@@ -415,28 +432,35 @@ NB_MODULE(_native, m) {
   });
 
   nb::class_<HostEncoder>(m, "HostEncoder")
-      .def(nb::init<Input1D<uint8_t>, Input1D<int32_t>, int32_t>(), "token_bytes"_a, "token_offsets"_a,
-           "pattern"_a,
+      .def(nb::init<Input1D<uint8_t>, Input1D<int32_t>, int32_t>(), "token_bytes"_a,
+           "token_offsets"_a, "pattern"_a,
            "Builds the tables of a vocabulary (token i is token_bytes[offsets[i]:offsets[i+1]], "
            "empty for an id that is no token); pattern -1: no native pre-tokenizer.")
       .def_ro_static("NO_PATTERN", &HostEncoder::kNoPattern)
       .def_prop_ro("n_tokens", &HostEncoder::n_tokens)
       .def_prop_ro("merges_in_rank_order", &HostEncoder::merges_in_rank_order)
       .def_prop_ro("tables_header", &HostEncoder::tables_header, nb::rv_policy::move)
-      .def_prop_ro("tables", [](nb::handle_t<HostEncoder> self) { return nb::cast<HostEncoder&>(self).tables(self); })
+      .def_prop_ro(
+          "tables",
+          [](nb::handle_t<HostEncoder> self) { return nb::cast<HostEncoder&>(self).tables(self); })
       .def_prop_ro("token_bytes",
-                   [](nb::handle_t<HostEncoder> self) { return nb::cast<HostEncoder&>(self).token_bytes(self); })
+                   [](nb::handle_t<HostEncoder> self) {
+                     return nb::cast<HostEncoder&>(self).token_bytes(self);
+                   })
       .def_prop_ro("token_offsets",
-                   [](nb::handle_t<HostEncoder> self) { return nb::cast<HostEncoder&>(self).token_offsets(self); })
+                   [](nb::handle_t<HostEncoder> self) {
+                     return nb::cast<HostEncoder&>(self).token_offsets(self);
+                   })
       .def("token_id", &HostEncoder::token_id, "piece"_a)
       .def("encode", &HostEncoder::encode, "text"_a, "specials"_a)
       .def("encode_list", &HostEncoder::encode_list, "text"_a, "specials"_a)
       .def("encode_batch", &HostEncoder::encode_batch, "texts"_a, "specials"_a, "num_threads"_a)
       .def("encode_pieces", &HostEncoder::encode_pieces, "text"_a, "starts"_a, "ends"_a)
       .def("byte_pair_encode", &HostEncoder::byte_pair_encode, "piece"_a)
-      .def("encode_rows", &HostEncoder::encode_rows, "data"_a, "lengths"_a, "specials"_a, "max_tokens"_a,
-           "pad_id"_a)
+      .def("encode_rows", &HostEncoder::encode_rows, "data"_a, "lengths"_a, "specials"_a,
+           "max_tokens"_a, "pad_id"_a)
       .def("decode", &HostEncoder::decode, "ids"_a, "specials"_a)
-      .def("encode_in_chunks", &HostEncoder::encode_in_chunks, "text"_a, "specials"_a, "parts"_a, "threads"_a)
+      .def("encode_in_chunks", &HostEncoder::encode_in_chunks, "text"_a, "specials"_a, "parts"_a,
+           "threads"_a)
       .def("piece_bounds", &HostEncoder::piece_bounds, "text"_a);
 }

@@ -18,7 +18,8 @@ struct Encoder {
   // encode_piece) and a cache of pieces' ids: emit_cached() and store(), which may be
   // no-ops.
   template <typename Work, typename Emit>
-  JAXBPE_HD void encode_cached_piece(const uint8_t* piece, int64_t len, Work& work, Emit& emit) const {
+  JAXBPE_HD void encode_cached_piece(const uint8_t* piece, int64_t len, Work& work,
+                                     Emit& emit) const {
     if (work.emit_cached(piece, len, emit)) return;
     int32_t ids[Work::kMaxIds];
     int64_t count = 0;
@@ -51,8 +52,8 @@ struct Encoder {
   // Before the piece or special token at each boundary pos, visit(pos) may return false
   // to stop there; pos is then returned and nothing of it is emitted.
   template <typename Work, typename Emit, typename Visit>
-  JAXBPE_HD int64_t encode_range(const uint8_t* s, int64_t n, int64_t from, int64_t stop, Work& work,
-                                 Emit& emit, Visit& visit) const {
+  JAXBPE_HD int64_t encode_range(const uint8_t* s, int64_t n, int64_t from, int64_t stop,
+                                 Work& work, Emit& emit, Visit& visit) const {
     int64_t pos = from;
     while (pos < stop) {
       const SpecialMatch m = find_special(specials, s, pos, n);

@@ -30,7 +30,7 @@ int64_t align8(int64_t n) { return (n + 7) & ~int64_t(7); }
 
 // The pair hash table of lookup_pair and its filter.
 struct PairTable {
-  std::vector<int32_t> slots;   // 3 per slot: (left id or -1, right id, merged id)
+  std::vector<int32_t> slots;  // 3 per slot: (left id or -1, right id, merged id)
   std::vector<uint64_t> filter;
 
   // Points t's pair lookups at this table.
@@ -143,7 +143,8 @@ ClassTable host_class_table() { return ClassTable{kClassBlockIndex, kClassBlocks
 int64_t host_threads() {
   int64_t threads = std::max(1u, std::thread::hardware_concurrency());
   if (const char* cap = std::getenv("JAXBPE_NUM_THREADS"))
-    if (const long v = std::strtol(cap, nullptr, 10); v >= 1) threads = std::min<int64_t>(threads, v);
+    if (const long v = std::strtol(cap, nullptr, 10); v >= 1)
+      threads = std::min<int64_t>(threads, v);
   return threads;
 }
 
@@ -234,7 +235,8 @@ std::vector<uint8_t> build_tables(const uint8_t* bytes, const int32_t* offsets, 
     max_len = std::max(max_len, offsets[i + 1] - offsets[i]);
   }
   if (max_len > kPrefixLengthMask)
-    throw std::invalid_argument("a token is longer than " + std::to_string(kPrefixLengthMask) + " bytes");
+    throw std::invalid_argument("a token is longer than " + std::to_string(kPrefixLengthMask) +
+                                " bytes");
   auto token = [&](int32_t id) { return bytes + offsets[id]; };
   auto token_len = [&](int32_t id) { return offsets[id + 1] - offsets[id]; };
   auto is_hole = [&](int32_t id) { return offsets[id + 1] == offsets[id]; };
@@ -255,8 +257,8 @@ std::vector<uint8_t> build_tables(const uint8_t* bytes, const int32_t* offsets, 
     const uint8_t* p = token(id);
     const int32_t len = token_len(id);
     if (const int32_t other = lookup_piece(t, p, len); other >= 0)
-      throw std::invalid_argument("tokens " + std::to_string(other) + " and " +
-                                  std::to_string(id) + " have the same bytes");
+      throw std::invalid_argument("tokens " + std::to_string(other) + " and " + std::to_string(id) +
+                                  " have the same bytes");
     if (len == 1) {
       byte_ids[p[0]] = id;
       continue;
@@ -305,7 +307,8 @@ std::vector<uint8_t> build_tables(const uint8_t* bytes, const int32_t* offsets, 
       if (best_rank == kNoRank) break;
       in_rank_order &= best_rank >= last_rank;
       last_rank = best_rank;
-      if (parts.size() == 2) splits[2 * size_t(id)] = parts[0], splits[2 * size_t(id) + 1] = parts[1];
+      if (parts.size() == 2)
+        splits[2 * size_t(id)] = parts[0], splits[2 * size_t(id) + 1] = parts[1];
       parts[best] = best_rank;
       parts.erase(parts.begin() + best + 1);
     }
@@ -330,7 +333,8 @@ std::vector<uint8_t> build_tables(const uint8_t* bytes, const int32_t* offsets, 
       sorted.emplace_back(reinterpret_cast<const char*>(token(id)), size_t(token_len(id)));
   std::sort(sorted.begin(), sorted.end());
   auto common = [&](size_t i, size_t j) {  // length of the common prefix of sorted[i], sorted[j]
-    const auto [a, b] = std::mismatch(sorted[i].begin(), sorted[i].end(), sorted[j].begin(), sorted[j].end());
+    const auto [a, b] =
+        std::mismatch(sorted[i].begin(), sorted[i].end(), sorted[j].begin(), sorted[j].end());
     return int64_t(a - sorted[i].begin());
   };
   std::vector<int64_t> shared(sorted.size() + 1, 0);  // shared[i]: with sorted[i - 1]
@@ -356,9 +360,11 @@ std::vector<uint8_t> build_tables(const uint8_t* bytes, const int32_t* offsets, 
       uint32_t slot = uint32_t(mix64(hash)) & prefix_mask;
       while (prefix[3 * slot] != 0) slot = (slot + 1) & prefix_mask;
       const bool whole = len == int64_t(v.size());
-      prefix[3 * slot] = int32_t(len) | (whole ? kPrefixIsToken : 0) | (!whole || extended ? kPrefixExtends : 0);
+      prefix[3 * slot] =
+          int32_t(len) | (whole ? kPrefixIsToken : 0) | (!whole || extended ? kPrefixExtends : 0);
       prefix[3 * slot + 1] = id_of(v);
-      prefix[3 * slot + 2] = int32_t(uint32_t(load_le(reinterpret_cast<const uint8_t*>(v.data()), int(std::min<int64_t>(len, 4)))));
+      prefix[3 * slot + 2] = int32_t(uint32_t(
+          load_le(reinterpret_cast<const uint8_t*>(v.data()), int(std::min<int64_t>(len, 4)))));
     }
   }
 
@@ -367,8 +373,9 @@ std::vector<uint8_t> build_tables(const uint8_t* bytes, const int32_t* offsets, 
   h.version = kTablesVersion;
   h.flags = in_rank_order ? kMergesInRankOrder : 0;
   h.n_tokens = n;
-  h.vocabulary_hash = mix64(hash_bytes(reinterpret_cast<const uint8_t*>(offsets), 4 * (int64_t(n) + 1)) ^
-                            hash_bytes(bytes, offsets[n]));
+  h.vocabulary_hash =
+      mix64(hash_bytes(reinterpret_cast<const uint8_t*>(offsets), 4 * (int64_t(n) + 1)) ^
+            hash_bytes(bytes, offsets[n]));
   h.max_token_len = max_len;
   h.piece_capacity = piece_capacity;
   h.pair_capacity = int32_t(pair.slots.size() / 3);
@@ -411,9 +418,8 @@ std::vector<uint8_t> build_tables(const uint8_t* bytes, const int32_t* offsets, 
 
 std::vector<uint8_t> build_specials(std::vector<std::pair<std::string, int32_t>> tokens) {
   if (tokens.empty()) return {};
-  std::stable_sort(tokens.begin(), tokens.end(), [](const auto& x, const auto& y) {
-    return x.first.size() > y.first.size();
-  });
+  std::stable_sort(tokens.begin(), tokens.end(),
+                   [](const auto& x, const auto& y) { return x.first.size() > y.first.size(); });
   const int32_t count = int32_t(tokens.size());
   const int64_t fixed = sizeof(SpecialsHeader) + 32 + 4 * (2 * int64_t(count) + 1);
   int64_t total = fixed;

@@ -101,7 +101,8 @@ class HostWork {
     return load_le(p + 8 * w, int(rest < 8 ? rest : 8));
   }
   static size_t slot(const uint8_t* p, int64_t n) {
-    return size_t(mix64(word(p, n, 0) * 31 + (n > 8 ? word(p, n, n > 16 ? 2 : 1) : 0) + uint64_t(n))) &
+    return size_t(
+               mix64(word(p, n, 0) * 31 + (n > 8 ? word(p, n, n > 16 ? 2 : 1) : 0) + uint64_t(n))) &
            (kSlots - 1);
   }
 
@@ -122,7 +123,8 @@ HostWork& thread_work(const Tables& t);
 // `task` after the caller has returned.
 class TaskQueue {
  public:
-  TaskQueue(const std::function<void(int64_t)>& task, int64_t tasks) : task_(&task), tasks_(tasks) {}
+  TaskQueue(const std::function<void(int64_t)>& task, int64_t tasks)
+      : task_(&task), tasks_(tasks) {}
 
   void run() {
     for (int64_t i; (i = next_.fetch_add(1)) < tasks_;) {
@@ -148,7 +150,8 @@ class TaskQueue {
 
 // Runs task(0) .. task(tasks - 1) on up to `threads` threads, the caller's among them,
 // and returns when all have run.
-using RunParallel = std::function<void(int64_t tasks, int64_t threads, const std::function<void(int64_t)>& task)>;
+using RunParallel =
+    std::function<void(int64_t tasks, int64_t threads, const std::function<void(int64_t)>& task)>;
 
 // RunParallel on threads that live across calls (and so keep their HostWork warm); a
 // call that finds them busy runs its tasks in the calling thread.

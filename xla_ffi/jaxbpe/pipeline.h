@@ -55,7 +55,8 @@ struct PipelineShape {
 struct PipelineLayout {
   int64_t chunks_per_row, chunks;
   int64_t candidates, taken, boundaries, ids, long_work, chunk_exit, seam_exit, next_special,
-      next_special_min, next_problem, next_problem_min, chunk_tokens, chunk_offsets, scan_temp, total;
+      next_special_min, next_problem, next_problem_min, chunk_tokens, chunk_offsets, scan_temp,
+      total;
 };
 
 // Workspace words a long piece of n bytes needs at the offset long_piece_offset(start)
@@ -147,8 +148,8 @@ struct Pipeline {
   int64_t* next_special_min;
   int64_t* next_problem;
   int64_t* next_problem_min;
-  int64_t* chunk_tokens;      // tokens that start in each chunk
-  int64_t* chunk_offsets;     // their exclusive sum
+  int64_t* chunk_tokens;   // tokens that start in each chunk
+  int64_t* chunk_offsets;  // their exclusive sum
   void* scan_temp;
 
   // -- geometry ------------------------------------------------------------------------
@@ -163,7 +164,9 @@ struct Pipeline {
   JAXBPE_HD int64_t later_min(const int64_t* scanned, int64_t chunk) const {
     return scanned[layout.chunks - 1 - chunk];
   }
-  JAXBPE_HD int64_t length(int64_t row) const { return clamped_length(lengths[row], shape.row_len); }
+  JAXBPE_HD int64_t length(int64_t row) const {
+    return clamped_length(lengths[row], shape.row_len);
+  }
   JAXBPE_HD const uint8_t* row_data(int64_t row) const { return data + row * shape.row_len; }
   JAXBPE_HD int64_t at(int64_t row, int64_t pos) const { return row * shape.row_len + pos; }
 
@@ -188,7 +191,8 @@ struct Pipeline {
 
   // Whether a match that starts before pos reaches over it. `marks` says where matches
   // start (candidates, or the taken ones).
-  JAXBPE_HD int64_t covering_match_end(const uint8_t* marks, int64_t row, int64_t pos, int64_t n) const {
+  JAXBPE_HD int64_t covering_match_end(const uint8_t* marks, int64_t row, int64_t pos,
+                                       int64_t n) const {
     const int64_t first = pos - specials.max_len + 1 > 0 ? pos - specials.max_len + 1 : 0;
     for (int64_t q = first; q < pos; ++q)
       if (marks[at(row, q)])
@@ -200,7 +204,8 @@ struct Pipeline {
   JAXBPE_HD int64_t next_taken(int64_t row, int64_t pos, int64_t n) const {
     if (!shape.specials) return n;
     const int64_t chunk = pos / shape.chunk_bytes;  // pos's chunk within the row
-    const int64_t chunk_end = (chunk + 1) * shape.chunk_bytes < n ? (chunk + 1) * shape.chunk_bytes : n;
+    const int64_t chunk_end =
+        (chunk + 1) * shape.chunk_bytes < n ? (chunk + 1) * shape.chunk_bytes : n;
     for (int64_t q = pos; q < chunk_end; ++q)
       if (taken[at(row, q)]) return q;
     if (chunk + 1 >= layout.chunks_per_row) return n;
@@ -321,7 +326,8 @@ struct TakeSpecials {
     const Pipeline::Range c = p.range(chunk);
     const int64_t row0 = p.at(c.row, 0);
     for (int64_t pos = c.begin; pos < c.end; ++pos) {
-      if (!p.candidates[row0 + pos] || p.covering_match_end(p.candidates, c.row, pos, c.n) >= 0) continue;
+      if (!p.candidates[row0 + pos] || p.covering_match_end(p.candidates, c.row, pos, c.n) >= 0)
+        continue;
       p.taken[row0 + pos] = 1;
       // The next match taken is the first at or after this one's end; if it overlaps an
       // earlier match it lies within max_len of that end, and it is this thread's to take.
@@ -396,8 +402,9 @@ struct JoinSeams {
     int64_t problem = kNoChunk;
     if (c.begin < c.end) {
       const int64_t entry = c.begin > 0 ? p.chunk_exit[chunk - 1] : 0;
-      const int64_t exit = c.begin > 0 && !is_stopped(entry) ? p.join(c, entry, c.begin, p.chunk_exit[chunk], true)
-                                                             : p.chunk_exit[chunk];
+      const int64_t exit = c.begin > 0 && !is_stopped(entry)
+                               ? p.join(c, entry, c.begin, p.chunk_exit[chunk], true)
+                               : p.chunk_exit[chunk];
       p.seam_exit[chunk] = exit;
       if (is_stopped(exit) || exit != p.chunk_exit[chunk]) problem = chunk;
     }
@@ -417,12 +424,14 @@ struct FixRows {
   JAXBPE_HD void operator()(int64_t row) const {
     const int64_t first = row * p.layout.chunks_per_row, last = first + p.layout.chunks_per_row;
     int64_t chunk = p.later_min(p.next_problem_min, first);
-    int64_t entry = chunk > first && chunk < last ? p.chunk_exit[chunk - 1] : 0;  // the true entry of `chunk`
+    int64_t entry =
+        chunk > first && chunk < last ? p.chunk_exit[chunk - 1] : 0;  // the true entry of `chunk`
     while (chunk < last) {
       const Pipeline::Range c = p.range(chunk);
       if (c.begin >= c.end) break;
       int64_t exit = p.seam_exit[chunk];
-      if (c.begin > 0 && entry != p.chunk_exit[chunk - 1]) exit = p.join(c, entry, c.begin, exit, false);
+      if (c.begin > 0 && entry != p.chunk_exit[chunk - 1])
+        exit = p.join(c, entry, c.begin, exit, false);
       if (is_stopped(exit)) {
         const int64_t end = p.piece_end_from(c.row, stopped_piece(exit), c.n);
         exit = end < c.end ? p.join(c, end, end, exit, false) : end;

@@ -139,8 +139,7 @@ JAXBPE_HD int64_t cl100k_piece_end(const View& t, int64_t pos) {
   if (c.kind & kNumber) return digits_end(t, pos);
   int64_t start = pos;
   if (c.kind & kBlank && pos + 1 < t.end && is_other(t.at(pos + 1).kind)) start = pos + 1;
-  if (start != pos || is_other(c.kind))
-    return run_end(t, other_run_end(t, start), kNewline);
+  if (start != pos || is_other(c.kind)) return run_end(t, other_run_end(t, start), kNewline);
   const SpaceRun r = space_run(t, pos);
   if (r.end != t.end && r.last_newline_end) return r.last_newline_end;
   return space_piece_end(r, t.end);

@@ -22,7 +22,8 @@ JAXBPE_HD int64_t clamped_length(int32_t length, int64_t row_len) {
 }
 
 JAXBPE_HD int32_t row_status(int32_t length, int64_t row_len, int64_t count, int64_t max_tokens) {
-  return (length < 0 || length > row_len ? kLengthClamped : 0) | (count > max_tokens ? kTruncated : 0);
+  return (length < 0 || length > row_len ? kLengthClamped : 0) |
+         (count > max_tokens ? kTruncated : 0);
 }
 
 // One row of the result as an encoder fills it, id by id.

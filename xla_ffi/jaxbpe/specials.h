@@ -32,7 +32,7 @@ struct SpecialMatch {
 
 // Validates the blob (an empty blob means no special tokens); nullptr or the problem.
 JAXBPE_HD const char* view_specials(const uint8_t* blob, int64_t size, const SpecialsHeader& h,
-                                 Specials* out) {
+                                    Specials* out) {
   *out = Specials{0, 0, nullptr, nullptr, nullptr, nullptr};
   if (size == 0) return nullptr;
   if (size < int64_t(sizeof(SpecialsHeader)) || h.magic != kSpecialsMagic || h.count < 0)

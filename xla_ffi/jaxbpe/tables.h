@@ -22,11 +22,11 @@ constexpr uint32_t kMergesInRankOrder = 1;
 
 struct TablesHeader {
   uint32_t magic, version, flags;
-  int32_t n_tokens;        // ids are the ranks 0..n_tokens-1
-  int32_t max_token_len;   // longest token in bytes
-  int32_t piece_capacity;  // slots of the bytes -> id hash table (power of two)
-  int32_t pair_capacity;   // slots of the (id, id) -> merged id hash table (power of two)
-  int32_t prefix_capacity; // slots of the token-prefix hash table (power of two)
+  int32_t n_tokens;          // ids are the ranks 0..n_tokens-1
+  int32_t max_token_len;     // longest token in bytes
+  int32_t piece_capacity;    // slots of the bytes -> id hash table (power of two)
+  int32_t pair_capacity;     // slots of the (id, id) -> merged id hash table (power of two)
+  int32_t prefix_capacity;   // slots of the token-prefix hash table (power of two)
   int32_t pair_filter_bits;  // size of the pair table's filter (power of two, >= 64)
   // A hash of the tokens' bytes and boundaries: blobs of one vocabulary share it, and
   // caches of pieces' ids are told apart by it.
@@ -44,18 +44,18 @@ struct Tables {
   uint32_t piece_mask, pair_mask, prefix_mask, pair_filter_mask;
   const int32_t* token_offsets;  // [n_tokens + 1]: token i is token_bytes[off[i]:off[i+1]]
   const uint8_t* token_bytes;
-  const int32_t* piece_slots;    // [2 * capacity]: (id or -1, high half of the hash)
+  const int32_t* piece_slots;  // [2 * capacity]: (id or -1, high half of the hash)
   // [3 * capacity]: (left id or -1, right id, merged id) for the merges BPE can make:
   // the last merge of each token that BPE builds from its own bytes (see lookup_pair).
   const int32_t* pair_slots;
   // One bit per hash_pair value (high half) that some pair in pair_slots has: most
   // pairs looked up do not merge, and this small bitmap says so from cache.
   const uint64_t* pair_filter;
-  const int32_t* byte_ids;       // [256]: the id of each single byte
+  const int32_t* byte_ids;  // [256]: the id of each single byte
   // [2 * n_tokens]: the two tokens BPE merges last when it encodes token i's bytes
   // alone ((-1, -1) for single bytes and for tokens BPE does not reach).
   const int32_t* splits;
-  const int32_t* next_prefix;    // [n_tokens]: longest token that is a proper prefix, or -1
+  const int32_t* next_prefix;  // [n_tokens]: longest token that is a proper prefix, or -1
   // [3 * capacity]: every prefix of every token, keyed by extend_prefix_hash: (its length
   // | kPrefix* flags, or 0 in an empty slot; a token that starts with it, the prefix
   // itself where kPrefixIsToken; its first 4 bytes, little-endian, zero-padded). The
@@ -70,7 +70,7 @@ constexpr int32_t kPrefixExtends = 1 << 17;  // some longer token starts with it
 
 // Validates the header against the blob's size; returns nullptr or what is wrong.
 JAXBPE_HD const char* view_tables(const uint8_t* blob, int64_t size, const TablesHeader& h,
-                               Tables* out) {
+                                  Tables* out) {
   if (size < int64_t(sizeof(TablesHeader)) || h.magic != kTablesMagic)
     return "not a jaxbpe tables blob (bad magic)";
   if (h.version != kTablesVersion) return "jaxbpe tables blob of another version";
@@ -136,8 +136,7 @@ JAXBPE_HD int32_t lookup_pair(const Tables& t, int32_t a, int32_t b) {
   const uint64_t h = hash_pair(a, b);
   const uint32_t bit = uint32_t(h >> 32) & t.pair_filter_mask;
   if (!(t.pair_filter[bit / 64] >> (bit % 64) & 1)) return kNoRank;
-  for (uint32_t slot = uint32_t(h) & t.pair_mask;;
-       slot = (slot + 1) & t.pair_mask) {
+  for (uint32_t slot = uint32_t(h) & t.pair_mask;; slot = (slot + 1) & t.pair_mask) {
     const int32_t* s = t.pair_slots + 3 * slot;
     if (s[0] < 0) return kNoRank;
     if (s[0] == a && s[1] == b) return s[2];

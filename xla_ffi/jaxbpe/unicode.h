@@ -13,9 +13,9 @@ enum : uint8_t {
   kUpperish = 1 << 3,  // [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]  (o200k)
   kLowerish = 1 << 4,  // [\p{Ll}\p{Lm}\p{Lo}\p{M}]        (o200k)
   // Single characters the patterns name.
-  kNewline = 1 << 5,   // [\r\n]
-  kBlank = 1 << 6,     // U+0020, the optional ' ' prefix
-  kSlash = 1 << 7,     // '/'
+  kNewline = 1 << 5,  // [\r\n]
+  kBlank = 1 << 6,    // U+0020, the optional ' ' prefix
+  kSlash = 1 << 7,    // '/'
 };
 
 // Two-level table: kClassBlockIndex[cp >> 8] selects a 256-entry block of class bytes.

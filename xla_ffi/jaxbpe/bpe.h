@@ -26,7 +26,7 @@ JAXBPE_HD uint64_t merge_bytes(const Tables& t, const uint8_t* p, int n, int32_t
   auto key = [](int i, int32_t rank) { return rank == kNoRank ? kNoRank : rank << 6 | i; };
   uint64_t starts = n == 64 ? ~uint64_t(0) : (uint64_t(1) << n) - 1;
   for (int i = 0; i < n; ++i) ids[i] = t.byte_ids[p[i]];
-  for (int i = 0; i + 1 < n; ++i) keys[i] = key(i, lookup_pair(t, ids[i], ids[i + 1]));
+  for (int i = 0; i + 1 < n; ++i) keys[i] = key(i, t.byte_pairs[p[i] << 8 | p[i + 1]]);
   keys[n - 1] = kNoRank;
   for (;;) {
     int32_t min_key = kNoRank;
@@ -108,7 +108,7 @@ JAXBPE_HD void merge_long_piece(const Tables& t, const uint8_t* p, int64_t n, in
     prev[i] = int32_t(i - 1);
   }
   for (int64_t i = 0; i < n; ++i) {
-    rank[i] = i + 1 < n ? lookup_pair(t, ids[i], ids[i + 1]) : kNoRank;
+    rank[i] = i + 1 < n ? t.byte_pairs[p[i] << 8 | p[i + 1]] : kNoRank;
     if (rank[i] != kNoRank) heap.keys[heap.size++] = uint64_t(rank[i]) << 32 | uint64_t(i);
   }
   heap.heapify();

@@ -101,9 +101,7 @@ def _catalog_messages(path: Path) -> str:
 
 def _multilingual() -> Iterator[str]:
     languages = sorted(p for p in LOCALE_ROOT.iterdir() if (p / "LC_MESSAGES").is_dir())
-    per_language = [
-        (_catalog_messages(mo) for mo in sorted((lang / "LC_MESSAGES").glob("*.mo"))) for lang in languages
-    ]
+    per_language = [(_catalog_messages(mo) for mo in sorted((lang / "LC_MESSAGES").glob("*.mo"))) for lang in languages]
     # One catalog of each language in turn, so that a prefix holds every script.
     return _round_robin(per_language)
 
@@ -135,7 +133,11 @@ _BLOCK_COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
 
 def _stripped_js(source: str) -> str:
     lines = (line.strip() for line in _BLOCK_COMMENT.sub("", source).splitlines())
-    return "".join(line if line.endswith((";", "{", "}", ",", "(")) else line + ";" for line in lines if line and not line.startswith("//"))
+    return "".join(
+        line if line.endswith((";", "{", "}", ",", "(")) else line + ";"
+        for line in lines
+        if line and not line.startswith("//")
+    )
 
 
 def _minified_js() -> Iterator[str]:
@@ -170,31 +172,32 @@ _GENERATORS: dict[str, Callable[[], Iterator[str]]] = {
 KINDS = tuple(_GENERATORS)
 
 
-def available(kind: str, size: int) -> bool:
-    """Whether this machine holds `size` bytes of a kind."""
-    total = 0
-    for doc in _GENERATORS[kind]():
-        total += len(doc.encode())
-        if total >= size:
-            return True
-    return False
-
-
 def documents(kind: str, size: int) -> list[str]:
-    """Whole documents of one kind, in a fixed order, until `size` UTF-8 bytes."""
+    """Whole documents of one kind, in a fixed order, until `size` UTF-8 bytes (or all
+    this machine has, when that is less)."""
     docs, total = [], 0
     for doc in _GENERATORS[kind]():
         docs.append(doc)
         total += len(doc.encode())
         if total >= size:
-            return docs
-    raise RuntimeError(f"only {total} bytes of {kind} text on this machine ({SOURCES[kind]}), wanted {size}")
+            break
+    return docs
+
+
+def prefix(kind: str, size: int) -> str:
+    """The first `size` bytes of a kind (cut back to a character boundary), or all of it."""
+    data = "".join(documents(kind, size)).encode()[:size]
+    return data.decode("utf-8", errors="ignore")
 
 
 def text(kind: str, size: int) -> str:
     """Exactly the first `size` bytes of a kind (cut back to a character boundary)."""
-    data = "".join(documents(kind, size)).encode()[:size]
-    return data.decode("utf-8", errors="ignore")
+    data = prefix(kind, size)
+    if len(data.encode()) < size - 3:
+        raise RuntimeError(
+            f"only {len(data.encode())} bytes of {kind} text on this machine ({SOURCES[kind]}), wanted {size}"
+        )
+    return data
 
 
 def main() -> None:

@@ -14,7 +14,8 @@
 //   repeated_count  as repeated, but ids are counted instead of stored
 // and the differences are the stages: merges = uncached - pretokenize, and so on.
 // `stats` (run without valgrind) prints the pieces' length distribution and the cache's
-// hit rates.
+// hit rates; `rss` how far the thread's encoding state (piece cache, workspace) raised
+// the process's peak resident memory, ids counted rather than stored.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -69,6 +70,14 @@ std::vector<int32_t> encode_into_vector(const Run& r, Work& work) {
   auto emit = [&](int32_t id) { ids.push_back(id); };
   r.enc->encode_ordinary(r.s, r.n, work, emit);
   return ids;
+}
+
+// A field of /proc/self/status, in KiB.
+long status_kib(const char* field) {
+  std::ifstream f("/proc/self/status");
+  for (std::string line; std::getline(f, line);)
+    if (line.rfind(field, 0) == 0) return std::stol(line.substr(std::strlen(field) + 1));
+  return -1;
 }
 
 }  // namespace
@@ -147,6 +156,17 @@ int main(int argc, char** argv) {
       std::printf("%s call: %lld pieces from the cache (%.1f%% of bytes)\n", pass, (long long)hits,
                   100.0 * double(hit_bytes) / double(run.n));
     }
+    return 0;
+  }
+  if (mode == "rss") {
+    std::ofstream("/proc/self/clear_refs") << "5";  // the peak back down to the current RSS
+    const long before = status_kib("VmRSS");
+    int64_t count = 0;
+    auto emit = [&](int32_t) { ++count; };
+    enc.encode_ordinary(run.s, run.n, work, emit);
+    std::printf("%lld ids; peak RSS grew by %.2f MiB (RSS by %.2f)\n", (long long)count,
+                double(status_kib("VmHWM") - before) / 1024.0,
+                double(status_kib("VmRSS") - before) / 1024.0);
     return 0;
   }
   if (mode == "repeated" || mode == "repeated_count") (void)encode_into_vector(run, work);

@@ -18,6 +18,9 @@ what a Debian machine with Python already holds (no network needed):
 Files are read in sorted order and cut to the requested size, so the same machine
 image always yields the same bytes. `python benchmarks/corpus.py --out DIR` writes the
 parts (plus any --extra files the user names) and a MANIFEST with their provenance.
+With $JAXBPE_CORPUS_DIR set to such a folder, the text comes from its parts instead (a
+machine without these sources, such as the GPU machine: scripts/prepare_gpu_check.sh),
+cut into documents of about 16 KiB at line ends.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import argparse
 import gzip
 import itertools
 import json
+import os
 import re
 import struct
 import sysconfig
@@ -172,11 +176,35 @@ _GENERATORS: dict[str, Callable[[], Iterator[str]]] = {
 KINDS = tuple(_GENERATORS)
 
 
+SAVED_DOCUMENT_BYTES = 16 << 10
+
+
+def _saved(folder: Path, kind: str) -> Iterator[str]:
+    """A saved part (corpus.py --out) cut into documents at the first line end after
+    every SAVED_DOCUMENT_BYTES characters."""
+    path = folder / f"{kind}.txt"
+    if not path.is_file():
+        return  # not saved: no text of this kind
+    text = path.read_text(encoding="utf-8")
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start + SAVED_DOCUMENT_BYTES)
+        end = len(text) if end < 0 else end + 1
+        yield text[start:end]
+        start = end
+
+
+def _documents_of(kind: str) -> Iterator[str]:
+    if folder := os.environ.get("JAXBPE_CORPUS_DIR"):
+        return _saved(Path(folder), kind)
+    return _GENERATORS[kind]()
+
+
 def documents(kind: str, size: int) -> list[str]:
     """Whole documents of one kind, in a fixed order, until `size` UTF-8 bytes (or all
     this machine has, when that is less)."""
     docs, total = [], 0
-    for doc in _GENERATORS[kind]():
+    for doc in _documents_of(kind):
         docs.append(doc)
         total += len(doc.encode())
         if total >= size:
@@ -205,10 +233,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--size", type=int, default=64 << 20, help="bytes per part (default 64 MiB)")
     parser.add_argument("--extra", type=Path, nargs="*", default=[], help="more text files to include as parts")
+    parser.add_argument("--kinds", default=",".join(KINDS), help="comma-separated (default: all)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     manifest = []
-    for kind in _GENERATORS:
+    for kind in args.kinds.split(","):
         try:
             data = text(kind, args.size).encode()
         except RuntimeError as e:

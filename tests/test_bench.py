@@ -43,7 +43,8 @@ def test_quick_benchmark_runs_and_jaxbpe_matches_tiktoken_on_every_input(tmp_pat
         table_rows = [m.groupdict() for line in lines if (m := ROW.match(line))]
         others = ("gigatoken (1 thr)",) if name == "r50k_base" else ("gigatoken (1 thr)", "quicktok (1 thr)")
         for other in others:
-            assert {r["input"] for r in table_rows if r["tokenizer"] == other} == singles, (name, other)
+            ran = {r["input"] for r in table_rows if r["tokenizer"] == other}
+            assert ran & singles == singles, (name, other, singles - ran)
     jaxbpe_rows = [r for r in rows if r["tokenizer"].startswith("jaxbpe")]
     reference_rows = [r for r in rows if r["tokenizer"] == "tiktoken (1 thr)"]
     assert jaxbpe_rows and reference_rows

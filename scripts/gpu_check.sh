@@ -78,7 +78,7 @@ if step build 300 "$PYTHON" -m pip install -v --no-index --no-deps --no-build-is
   step racecheck 150 sanitize racecheck
   step bench 300 "$PYTHON" benchmarks/gpu_bench.py --out "$logs/gpu_bench.md"
   if command -v ncu >/dev/null; then
-    step stages 150 ncu --clock-control none --kernel-name regex:'ForEach|Scan' --metrics gpu__time_duration.sum \
+    step stages 150 ncu --clock-control none --kernel-name regex:'ForEach|Scan' --print-kernel-base demangled --metrics gpu__time_duration.sum \
       --csv --log-file "$logs/stages.csv" "$PYTHON" benchmarks/gpu_bench.py --stages &&
       "$PYTHON" benchmarks/gpu_bench.py --stages-from "$logs/stages.csv" --out "$logs/gpu_bench.md" >/dev/null
   fi

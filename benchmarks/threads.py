@@ -1,0 +1,132 @@
+"""One long document on every CPU core: the speed of the host API and of the CPU custom
+call with one thread and with all of this machine's cores, side by side in one run:
+
+    python benchmarks/threads.py [--mib 8] [--encodings gpt2 cl100k_base o200k_base] [--out FILE.md]
+
+For each encoding and corpus kind (english, multilingual, code; benchmarks/corpus.py):
+one document of --mib MiB through `encode_to_numpy` (host API) and `jax.jit(jaxbpe.encode)`
+(CPU custom call), and 4 KiB documents one at a time through `encode_ordinary` (below
+the size jaxbpe splits, so the threads must cost them nothing). The thread count is
+$JAXBPE_NUM_THREADS, which jaxbpe reads at every call: 1, then every core. Each figure
+is the median of --repeats timed calls after a warm-up; the ids of both thread counts
+are compared with each other and with tiktoken's. Nothing is asserted but exactness
+(exit status 1 when ids differ).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import corpus  # noqa: E402
+import jaxbpe  # noqa: E402
+from bench import cpu_model, git_commit, utf8_pieces  # noqa: E402
+
+KINDS = ("english", "multilingual", "code")
+CORES = len(os.sched_getaffinity(0))
+
+
+def median_seconds(run, repeats: int) -> float:
+    run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def with_threads(threads: int, run, repeats: int):
+    """(seconds, result) of `run` with jaxbpe capped at `threads` threads."""
+    os.environ["JAXBPE_NUM_THREADS"] = str(threads)
+    result = run()
+    return median_seconds(run, repeats), result
+
+
+def custom_call_ids(jitted, enc, data, lengths) -> np.ndarray:
+    tokens, counts = jitted(enc, data, lengths)
+    return np.asarray(tokens)[0, : int(counts[0])]
+
+
+def measure(enc, ref, kind: str, size: int, repeats: int) -> tuple[list[str], bool]:
+    text = corpus.text(kind, size)
+    doc = text.encode()
+    data, lengths = jaxbpe.to_bytes_batch([doc])
+    jitted = jax.jit(jaxbpe.encode).lower(enc, data, lengths).compile()
+    small = utf8_pieces(corpus.text(kind, 64 * 4096), 4096)[:64]
+    paths = {
+        "host API, 1 document": (len(doc), lambda: enc.encode_to_numpy(doc)),
+        "CPU custom call, 1 document": (len(doc), lambda: custom_call_ids(jitted, enc, data, lengths)),
+        "host API, 64 × 4 KiB one at a time": (
+            sum(len(t.encode()) for t in small),
+            lambda: [enc.encode_ordinary(t) for t in small],
+        ),
+    }
+    expected = {"host API, 1 document": ref.encode_ordinary(text)}
+    expected["CPU custom call, 1 document"] = expected["host API, 1 document"]
+    expected["host API, 64 × 4 KiB one at a time"] = [ref.encode_ordinary(t) for t in small]
+    rows, exact = [], True
+    for path, (nbytes, run) in paths.items():
+        one, ids_one = with_threads(1, run, repeats)
+        many, ids_many = with_threads(CORES, run, repeats)
+
+        def as_lists(ids):
+            return [list(map(int, x)) for x in ids] if isinstance(ids, list) else ids.tolist()
+
+        same = as_lists(ids_one) == as_lists(ids_many) == expected[path]
+        exact &= same
+        rows.append(
+            f"| {enc.name} | {kind} | {path} | {nbytes / one / 1e6:.1f} | {nbytes / many / 1e6:.1f} "
+            f"| {one / many:.2f}× | {'yes' if same else '**NO**'} |"
+        )
+        print(rows[-1], file=sys.stderr, flush=True)
+    return rows, exact
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mib", type=float, default=8)
+    parser.add_argument("--encodings", nargs="+", default=["gpt2", "cl100k_base", "o200k_base"])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    jax.config.update("jax_platforms", "cpu")
+    size = int(args.mib * (1 << 20))
+    lines = [
+        f"## One document on {CORES} cores, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
+        "",
+        f"`python benchmarks/threads.py {' '.join(sys.argv[1:])}`; {cpu_model()}, {CORES} cores; jaxbpe "
+        f"{git_commit()}. MB/s (10^6 input bytes per second), median of {args.repeats} calls after a warm-up; "
+        "exact: the ids of both thread counts equal tiktoken's.",
+        "",
+        f"| encoding | kind | path | 1 thread MB/s | {CORES} threads MB/s | speed-up | exact |",
+        "|---|---|---|--:|--:|--:|---|",
+    ]
+    exact = True
+    for name in args.encodings:
+        enc = jaxbpe.get_encoding(name)
+        ref = enc.to_tiktoken()
+        for kind in KINDS:
+            rows, same = measure(enc, ref, kind, size, args.repeats)
+            lines += rows
+            exact &= same
+    report = "\n".join(lines) + "\n"
+    print(report)
+    if args.out:
+        with open(args.out, "a") as f:
+            f.write(report + "\n")
+    return 0 if exact else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

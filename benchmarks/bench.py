@@ -5,8 +5,11 @@ tokenizers, side by side in one run on the same inputs.
                                [--out benchmarks/RESULTS.md]
 
 Every tokenizer encodes every input it applies to: single documents of real text
-(english, multilingual, code; benchmarks/corpus.py), a batch of 4 KiB documents, and
-pathological 1 MiB inputs. tiktoken's single-threaded output is the reference: every
+(every kind of benchmarks/corpus.py: english, multilingual, code, cjk, cyrillic,
+arabic_indic, markdown, json, minified_js, polyglot_code), each both as first calls
+on documents the tokenizer has not seen ("first") and as calls on the document it
+has just encoded ("repeated"); a batch of 4 KiB documents; and pathological 1 MiB
+inputs. tiktoken's single-threaded output is the reference: every
 other output is compared with it id for id. The markdown report goes to stdout and,
 with --out, is appended to that file (plots beside it under plots/, when matplotlib
 is installed). Progress goes to stderr.
@@ -51,7 +54,7 @@ import jaxbpe  # noqa: E402
 from jaxbpe.patterns import PATTERNS  # noqa: E402
 
 KIB, MIB = 1 << 10, 1 << 20
-KINDS = ("english", "multilingual", "code")
+KINDS = corpus.KINDS
 ALL_CORES = len(os.sched_getaffinity(0))
 REFERENCE = "tiktoken (1 thr)"  # every other output is compared with this one's
 
@@ -64,10 +67,11 @@ class Settings:
     pathological_size: int
     repeats: int  # timed runs per measurement, at most
     budget_s: float  # stop repeating once the timed runs took this long (at least one run)
+    first_calls: int = 3  # new documents per first-call measurement (one at 8 MiB and more)
 
 
-QUICK = Settings((4 * KIB, 64 * KIB), 256, 4 * KIB, 64 * KIB, repeats=3, budget_s=0.2)
-FULL = Settings((4 * KIB, 64 * KIB, MIB, 8 * MIB), 4096, 4 * KIB, MIB, repeats=5, budget_s=1.0)
+QUICK = Settings((4 * KIB, 64 * KIB), 256, 4 * KIB, 64 * KIB, repeats=3, budget_s=0.2, first_calls=2)
+FULL = Settings((64 * KIB, MIB, 8 * MIB), 4096, 4 * KIB, MIB, repeats=5, budget_s=1.0)
 
 
 # -- inputs ------------------------------------------------------------------------------
@@ -76,14 +80,16 @@ FULL = Settings((4 * KIB, 64 * KIB, MIB, 8 * MIB), 4096, 4 * KIB, MIB, repeats=5
 @dataclass(frozen=True)
 class Input:
     label: str
-    group: str  # "single", "batch" or "pathological"
+    group: str  # "first", "single" (repeated), "batch" or "pathological"
     kind: str  # the corpus kind or the pathological generator
     texts: list[str]
 
     @functools.cached_property
     def size(self) -> int:
-        """UTF-8 bytes in all."""
-        return sum(len(t.encode()) for t in self.texts)
+        """UTF-8 bytes a timed run encodes: all texts, or one of the new documents of a
+        first-call input (each run takes the next; they are about equally long)."""
+        total = sum(len(t.encode()) for t in self.texts)
+        return total // len(self.texts) if self.group == "first" else total
 
 
 def size_label(n: int) -> str:
@@ -91,13 +97,39 @@ def size_label(n: int) -> str:
 
 
 def single_documents(sizes: Sequence[int], skipped: list[str]) -> list[Input]:
+    """Each kind's first `size` bytes, timed again and again: a repeated document."""
     inputs = []
     for kind in KINDS:
         for size in sizes:
             try:
-                inputs.append(Input(f"{kind} {size_label(size)}", "single", kind, [corpus.text(kind, size)]))
+                inputs.append(Input(f"{kind} {size_label(size)} repeated", "single", kind, [corpus.text(kind, size)]))
             except RuntimeError as e:  # the machine has less text of this kind
-                skipped.append(f"{kind} {size_label(size)}: {e}")
+                skipped.append(f"{kind} {size_label(size)} repeated: {e}")
+    return inputs
+
+
+def first_call_documents(sizes: Sequence[int], calls: int, skipped: list[str]) -> list[Input]:
+    """New documents: for each kind, consecutive slices of its text, `calls` of each size
+    (one of 8 MiB and more), none overlapping another. They are measured before the
+    repeated documents, so no tokenizer has seen their text; it has seen other documents
+    (and kinds) before, as a tokenizer that serves a stream of documents has."""
+    inputs = []
+    for kind in KINDS:
+        counts = [1 if size >= 8 * MIB else calls for size in sizes]
+        # (a few bytes more: the prefix and the slices are cut back to character boundaries)
+        data = corpus.prefix(kind, sum(c * s for c, s in zip(counts, sizes)) + 64).encode()
+        start = 0
+        for size, count in zip(sizes, counts):
+            label = f"{kind} {size_label(size)} first"
+            if start + count * size > len(data):
+                need = start + count * size
+                skipped.append(
+                    f"{label}: {count} new document(s) need {need} bytes of {kind}, this machine has {len(data)}"
+                )
+                break
+            docs = utf8_pieces(data[start : start + count * size].decode("utf-8", errors="ignore"), size)[:count]
+            inputs.append(Input(label, "first", kind, docs))
+            start += count * size
     return inputs
 
 
@@ -374,12 +406,12 @@ def optional_contenders(name: str, ranks: dict[bytes, int], notes: list[str]) ->
     return contenders
 
 
-def all_contenders(name: str, notes: list[str]) -> list[Contender]:
+def all_contenders(name: str, notes: list[str], with_hf: bool) -> list[Contender]:
     """tiktoken first: its single-threaded output is the others' reference."""
     ranks = jaxbpe.parse_tiktoken_bpe(jaxbpe.rank_file_bytes(jaxbpe.known_encoding(name).ranks))
     return (
         tiktoken_contenders(name)
-        + hf_contenders(name, ranks)
+        + (hf_contenders(name, ranks) if with_hf else [])
         + jaxbpe_contenders(name)
         + optional_contenders(name, ranks, notes)
     )
@@ -462,6 +494,40 @@ def describe_error(e: BaseException) -> str:
     return f"{type(e).__name__}: {first_line}".replace("|", "\\|")  # a cell of a markdown table
 
 
+# Encoded (untimed) before a tokenizer's first calls, so that they do not include its
+# loading: text of no corpus kind.
+WARM_UP = "The warm-up text: 0123456789, éàü, 你好, привет.\n" * 64
+
+
+def measure_first_calls(
+    contender: Contender, item: Input, reference: list[list[int]] | None
+) -> tuple[Measurement, list[list[int]] | None]:
+    """One timed run per new document of a first-call input; its peak memory is not
+    measured (that would take another, repeated, call)."""
+    m = Measurement(contender.name, item, contender.is_jaxbpe)
+    try:
+        contender.run(contender.prepare([WARM_UP]))
+        lists, busy = [], []
+        for text in item.texts:
+            prepared = contender.prepare([text])
+            cpu_start, start = time.process_time(), time.perf_counter()
+            out = contender.run(prepared)
+            elapsed = time.perf_counter() - start
+            busy.append((time.process_time() - cpu_start) / elapsed)
+            m.seconds.append(elapsed)
+            lists += contender.token_lists(out)
+            del out, prepared
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as e:  # noqa: BLE001
+        m.error = describe_error(e)
+        return m, None
+    m.tokens = sum(len(ids) for ids in lists) // len(item.texts)
+    m.exact = exactness(lists, reference)
+    m.cores_busy = statistics.median(busy)
+    return m, lists
+
+
 def measure(
     contender: Contender, item: Input, reference: list[list[int]] | None, settings: Settings
 ) -> tuple[Measurement, list[list[int]] | None]:
@@ -470,6 +536,8 @@ def measure(
     for the peak memory: trimming the heap before a run makes the run fault its pages
     back in, which would cost a short one more than its own work. Returns the token
     lists of the warm-up too (the reference, when this is tiktoken)."""
+    if item.group == "first":
+        return measure_first_calls(contender, item, reference)
     m = Measurement(contender.name, item, contender.is_jaxbpe)
     try:
         prepared = contender.prepare(item.texts)
@@ -520,10 +588,16 @@ class Progress:
 
 
 def benchmark_encoding(
-    name: str, position: str, inputs: list[Input], settings: Settings, progress: Progress, notes: list[str]
+    name: str,
+    position: str,
+    inputs: list[Input],
+    settings: Settings,
+    progress: Progress,
+    notes: list[str],
+    with_hf: bool,
 ) -> list[Measurement]:
     progress.show(f"{position} {name}: loading the tokenizers")
-    contenders = all_contenders(name, notes)
+    contenders = all_contenders(name, notes, with_hf)
     plan = [(item, c) for item in inputs for c in contenders if c.applies_to(item)]
     measurements, reference = [], None
     for step, (item, contender) in enumerate(plan, 1):
@@ -639,9 +713,14 @@ def backend_description() -> str:
 
 
 METHOD = """\
-- MB/s: 10^6 bytes of UTF-8 input per second, median of the timed runs ("runs") after
-  one untimed warm-up; runs repeat up to {repeats} times or until they took {budget} s.
-  min..max is the spread of those runs. Mtok/s counts the ids the tokenizer returned.
+- MB/s: 10^6 bytes of UTF-8 input per second, median of the timed runs ("runs").
+  "repeated" documents (and the batch and pathological inputs): after one untimed
+  warm-up on the same text, runs repeat up to {repeats} times or until they took {budget} s,
+  so caches hold the document's pieces. "first" documents: each run is a first call on
+  another document of that kind and size that the tokenizer has not seen (consecutive,
+  disjoint slices of the kind's text, measured before any repeated input; the tokenizer
+  has encoded other documents and kinds before, and a short warm-up text). min..max
+  is the spread of the runs. Mtok/s counts the ids the tokenizer returned.
 - × tiktoken: tiktoken's single-threaded median time over this one's, on the same input.
 - exact: the ids equal tiktoken's `encode_ordinary` (jit: `tokens[:count]` per row).
 - peak RSS +MiB: how far the process's resident memory rose above where it stood at
@@ -651,7 +730,8 @@ METHOD = """\
   GPU memory is not included.
 - (N thr): the threads asked for ("auto": the library's choice); cores busy, the
   process's CPU time (all threads) over wall time, median over the runs, shows what
-  was used.
+  was used. First calls have no peak RSS column (n/a): that takes another call.
+- HF tokenizers run only with --hf (about 1 MB/s).
 - jaxbpe jit: `jax.jit(jaxbpe.encode)` on the default backend with `max_tokens` = row
   length; the bytes are laid out (`to_bytes_batch`) and the program compiled before
   timing; the timed call takes the numpy arrays, so it includes their copy to the
@@ -663,9 +743,9 @@ METHOD = """\
   the inputs they apply to; bpe-openai and quicktok use the rank files bundled in
   their packages.
 - Caches: jaxbpe's host encoder keeps each thread's cache of recently seen pieces
-  between calls, so a single document timed again finds the pieces it holds already
-  cached (some other libraries keep such caches too). The batch rows (thousands of
-  distinct documents) show a stream of new text."""
+  between calls (up to 65,536 pieces of up to 256 bytes), so a repeated document finds
+  its pieces cached (gigatoken and quicktok keep such caches too); the "first" rows show
+  new text."""
 
 
 def report(
@@ -709,8 +789,9 @@ def write_plots(name: str, measurements: list[Measurement], plot_dir: Path) -> l
     plot_dir.mkdir(parents=True, exist_ok=True)
     ok = [m for m in measurements if not m.error]
 
-    fig, axes = plt.subplots(1, len(KINDS), figsize=(5 * len(KINDS), 4.5), sharey=True)
-    for ax, kind in zip(axes, KINDS):
+    columns = -(-len(KINDS) // 2)
+    fig, axes = plt.subplots(2, columns, figsize=(4 * columns, 8), sharey=True, squeeze=False)
+    for ax, kind in zip(axes.flat, KINDS):
         singles = [m for m in ok if m.item.group == "single" and m.item.kind == kind]
         for contender in dict.fromkeys(m.contender for m in singles):
             points = sorted(
@@ -718,9 +799,10 @@ def write_plots(name: str, measurements: list[Measurement], plot_dir: Path) -> l
             )
             ax.plot(*zip(*points), marker="o", label=contender)
         ax.set(xscale="log", yscale="log", title=kind, xlabel="document size (bytes)")
-    axes[0].set_ylabel("MB/s (median)")
-    axes[-1].legend(fontsize="small")
-    fig.suptitle(f"{name}: one document at a time")
+    for row in axes:
+        row[0].set_ylabel("MB/s (median)")
+    axes.flat[len(KINDS) - 1].legend(fontsize="small")
+    fig.suptitle(f"{name}: one repeated document at a time")
     fig.tight_layout()
     size_plot = plot_dir / f"throughput_vs_size_{name}.png"
     fig.savefig(size_plot, dpi=110)
@@ -748,6 +830,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument(
         "--encodings", default="r50k_base,cl100k_base,o200k_base", help="comma-separated (default: %(default)s)"
     )
+    parser.add_argument("--hf", action="store_true", help="also Hugging Face tokenizers (slow: about 1 MB/s)")
     parser.add_argument("--out", type=Path, help="markdown file to append the report to; plots go to plots/ beside it")
     return parser.parse_args(argv)
 
@@ -755,7 +838,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 def build_inputs(settings: Settings, notes: list[str]) -> list[Input]:
     skipped: list[str] = []
     inputs = (
-        single_documents(settings.single_sizes, skipped)
+        first_call_documents(settings.single_sizes, settings.first_calls, skipped)
+        + single_documents(settings.single_sizes, skipped)
         + [batch_of_documents(settings.batch_count, settings.batch_doc_size)]
         + pathological_inputs(settings.pathological_size)
     )
@@ -776,7 +860,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     inputs = build_inputs(settings, notes)
     results = {}
     for i, name in enumerate(names, 1):
-        results[name] = benchmark_encoding(name, f"[{i}/{len(names)}]", inputs, settings, progress, notes)
+        results[name] = benchmark_encoding(name, f"[{i}/{len(names)}]", inputs, settings, progress, notes, args.hf)
     progress.done()
 
     plots = {}

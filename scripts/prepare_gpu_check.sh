@@ -25,7 +25,7 @@ for name in ("gpt2", "cl100k_base", "o200k_base"):
     ranks = jaxbpe.known_encoding(name).ranks
     (Path(sys.argv[1]) / ranks.filename).write_bytes(jaxbpe.rank_file_bytes(ranks))
 PY
-"$PYTHON" benchmarks/corpus.py --out "$folder/corpus" --size $((8 << 20)) >/dev/null
+"$PYTHON" benchmarks/corpus.py --out "$folder/corpus" --size $((8 << 20)) --kinds english,multilingual,code >/dev/null
 # The GPU machine's image has typer, numpy and fsspec; gigatoken's other needs come along.
 "$PYTHON" -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: \
   --python-version 3.12 --implementation cp --platform manylinux_2_28_x86_64 \

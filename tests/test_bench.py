@@ -27,10 +27,24 @@ def test_quick_benchmark_runs_and_jaxbpe_matches_tiktoken_on_every_input(tmp_pat
     tables = re.findall(r"^### (\S+)$", out.read_text(), flags=re.M)
     assert tables == ["r50k_base", "cl100k_base", "o200k_base"]
     inputs = {r["input"] for r in rows}
-    kinds = ("english", "multilingual", "code", "batch", "repeated_letter", "random_base64", "spaces", "random_digits")
+    kinds = ("batch", "repeated_letter", "random_base64", "spaces", "random_digits")
     for kind in kinds:
         assert any(label.startswith(kind) for label in inputs), f"no {kind} input in the report"
-
+    # Every text kind of the corpus, as first calls on new documents and as repeated ones.
+    kinds = ("english", "multilingual", "code", "cjk", "cyrillic", "arabic_indic", "markdown", "json", "minified_js")
+    for kind in (*kinds, "polyglot_code"):
+        for call in ("first", "repeated"):
+            assert f"{kind} 4 KiB {call}" in inputs, f"no {kind} 4 KiB {call} input in the report"
+    # gigatoken and quicktok (the bench extra installs them) run on every single document
+    # of the encodings they have (quicktok bundles no r50k_base).
+    singles = {label for label in inputs if label.endswith((" first", " repeated"))}
+    for table in out.read_text().split("\n### ")[1:]:
+        name, lines = table.split("\n", 1)[0], table.splitlines()
+        table_rows = [m.groupdict() for line in lines if (m := ROW.match(line))]
+        others = ("gigatoken (1 thr)",) if name == "r50k_base" else ("gigatoken (1 thr)", "quicktok (1 thr)")
+        for other in others:
+            ran = {r["input"] for r in table_rows if r["tokenizer"] == other}
+            assert ran & singles == singles, (name, other, singles - ran)
     jaxbpe_rows = [r for r in rows if r["tokenizer"].startswith("jaxbpe")]
     reference_rows = [r for r in rows if r["tokenizer"] == "tiktoken (1 thr)"]
     assert jaxbpe_rows and reference_rows

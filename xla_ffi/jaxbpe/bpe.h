@@ -26,19 +26,23 @@ JAXBPE_HD uint64_t merge_bytes(const Tables& t, const uint8_t* p, int n, int32_t
   auto key = [](int i, int32_t rank) { return rank == kNoRank ? kNoRank : rank << 6 | i; };
   uint64_t starts = n == 64 ? ~uint64_t(0) : (uint64_t(1) << n) - 1;
   for (int i = 0; i < n; ++i) ids[i] = t.byte_ids[p[i]];
-  for (int i = 0; i + 1 < n; ++i) keys[i] = key(i, lookup_pair(t, ids[i], ids[i + 1]));
+  for (int i = 0; i + 1 < n; ++i) keys[i] = key(i, t.byte_pairs[p[i] << 8 | p[i + 1]]);
   keys[n - 1] = kNoRank;
   for (;;) {
+    // A part absorbed by a merge keeps kNoRank, so the minimum is taken over all n keys
+    // in a loop without branches that the compiler vectorizes, not over the live parts
+    // one at a time. Callgrind, first calls on 1 MiB (o200k): cjk -15% (its pieces are
+    // long; the scan was a third of its instructions), english and code -1%; a hybrid
+    // (live parts below 17 bytes) was worse than either everywhere.
     int32_t min_key = kNoRank;
-    for (uint64_t live = starts; live; live &= live - 1) {
-      const int32_t k = keys[lowest_bit(live)];
-      min_key = k < min_key ? k : min_key;
-    }
+    for (int i = 0; i < n; ++i) min_key = keys[i] < min_key ? keys[i] : min_key;
     if (min_key == kNoRank) return starts;
     const int best = min_key & 63;
     const int32_t merged = min_key >> 6;
     const uint64_t above = ~((uint64_t(2) << best) - 1);  // bits best+1..63
-    starts &= ~(uint64_t(1) << lowest_bit(starts & above));
+    const int absorbed = lowest_bit(starts & above);
+    starts &= ~(uint64_t(1) << absorbed);
+    keys[absorbed] = kNoRank;
     ids[best] = merged;
     const uint64_t after = starts & above, before = starts & ((uint64_t(1) << best) - 1);
     keys[best] = after ? key(best, lookup_pair(t, merged, ids[lowest_bit(after)])) : kNoRank;
@@ -108,7 +112,7 @@ JAXBPE_HD void merge_long_piece(const Tables& t, const uint8_t* p, int64_t n, in
     prev[i] = int32_t(i - 1);
   }
   for (int64_t i = 0; i < n; ++i) {
-    rank[i] = i + 1 < n ? lookup_pair(t, ids[i], ids[i + 1]) : kNoRank;
+    rank[i] = i + 1 < n ? t.byte_pairs[p[i] << 8 | p[i + 1]] : kNoRank;
     if (rank[i] != kNoRank) heap.keys[heap.size++] = uint64_t(rank[i]) << 32 | uint64_t(i);
   }
   heap.heapify();

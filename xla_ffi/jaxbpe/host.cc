@@ -320,6 +320,11 @@ std::vector<uint8_t> build_tables(const uint8_t* bytes, const int32_t* offsets, 
   const PairTable pair = build_pair_table(merges);
   pair.attach(t);
 
+  std::vector<int32_t> byte_pairs(65536);
+  for (int a = 0; a < 256; ++a)
+    for (int b = 0; b < 256; ++b)
+      byte_pairs[size_t(a << 8 | b)] = lookup_pair(t, byte_ids[a], byte_ids[b]);
+
   // The longest proper prefix of each token that is a token, and the prefix table.
   std::vector<int32_t> next_prefix(n, -1);
   for (int32_t id = 0; id < n; ++id)
@@ -396,6 +401,7 @@ std::vector<uint8_t> build_tables(const uint8_t* bytes, const int32_t* offsets, 
   h.splits = section(4 * int64_t(splits.size()));
   h.next_prefix = section(4 * int64_t(next_prefix.size()));
   h.prefix_slots = section(4 * int64_t(prefix.size()));
+  h.byte_pairs = section(4 * int64_t(byte_pairs.size()));
   h.total_size = off;
 
   std::vector<uint8_t> blob(size_t(h.total_size), 0);
@@ -413,6 +419,7 @@ std::vector<uint8_t> build_tables(const uint8_t* bytes, const int32_t* offsets, 
   put(h.splits, splits);
   put(h.next_prefix, next_prefix);
   put(h.prefix_slots, prefix);
+  put(h.byte_pairs, byte_pairs);
   return blob;
 }
 

@@ -4,9 +4,12 @@ hot code compare.
 
     python benchmarks/instructions.py --encodings cl100k_base,llama3 --kinds english,code
 
-counts the instructions of one native encode call (one thread, the piece cache
-starting empty, as `encode_to_numpy` runs it) on SIZE bytes of each corpus kind (benchmarks/corpus.py) and prints a
-Markdown table with instructions per byte.
+counts the instructions of a native encode call (as `encode_to_numpy` runs it, on one
+thread; the mean of 8 calls, the first with the piece cache empty) on SIZE bytes of
+each corpus kind (benchmarks/corpus.py) and prints a Markdown table with instructions
+per byte. An encoding given as NAME:PATTERN runs
+NAME's tables with another native pattern (e.g. `qwen3:llama3`: Qwen's vocabulary with
+Llama 3's pattern, which isolates what single digits cost).
 `--native PATH` counts another build of the extension (e.g. the previous version's
 `_native*.so`) on the same tables. The child under valgrind loads only numpy and the
 extension, not jax, which would take minutes there.
@@ -26,21 +29,28 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 # Run under valgrind: loads the extension from its file, builds the encoder from the
-# tables' token bytes and offsets, and encodes the text once. The extension has no
-# symbols to start and stop the count at, so the count is this run's total less that of
-# a run that encodes no text (everything else is the same, hash seed included).
+# tables' token bytes and offsets, and encodes the text REPEATS times. The extension has
+# no symbols to start and stop the count at, so the count is this run's total less that
+# of a run that encodes no text. The rest of the process (Python, numpy, building the
+# tables) varies by about 4M instructions from run to run; repeating the encode makes
+# that small beside it (8 x 1 MiB: about 0.5%).
 _CHILD = r"""
 import importlib.util, sys
 import numpy as np
-native_path, tables, pattern, path = sys.argv[1:5]
+native_path, tables, pattern, path, repeats = sys.argv[1:6]
 spec = importlib.util.spec_from_file_location("_native", native_path)
 native = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(native)
 arrays = np.load(tables)
 enc = native.HostEncoder(arrays["token_bytes"], arrays["token_offsets"], int(pattern))
-ids = enc.encode(open(path, "rb").read() if path else b"", np.zeros(0, np.uint8))
+data = open(path, "rb").read() if path else b""
+for _ in range(int(repeats)):
+    ids = enc.encode(data, np.zeros(0, np.uint8))
 print("tokens", len(ids))
 """
+
+
+REPEATS = 8
 
 
 def total(native_path: str, tables: Path, pattern: int, path: str) -> tuple[int, int]:
@@ -49,7 +59,7 @@ def total(native_path: str, tables: Path, pattern: int, path: str) -> tuple[int,
         out = Path(tmp) / "callgrind.out"
         result = subprocess.run(
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, "-c", _CHILD]
-            + [native_path, str(tables), str(pattern), path],
+            + [native_path, str(tables), str(pattern), path, str(REPEATS)],
             capture_output=True,
             text=True,
             env=os.environ | {"JAXBPE_NUM_THREADS": "1", "PYTHONHASHSEED": "0"},
@@ -69,9 +79,9 @@ def baseline(native_path: str, tables: Path, pattern: int) -> int:
 
 
 def count(native_path: str, tables: Path, pattern: int, path: Path) -> tuple[int, int]:
-    """(instructions, tokens) of encoding the text at path."""
+    """(instructions per encode, tokens) of encoding the text at path."""
     with_text, tokens = total(native_path, tables, pattern, str(path))
-    return with_text - baseline(native_path, tables, pattern), tokens
+    return (with_text - baseline(native_path, tables, pattern)) // REPEATS, tokens
 
 
 def main() -> None:
@@ -95,12 +105,14 @@ def main() -> None:
         for kind in args.kinds.split(","):
             path = Path(tmp) / f"{kind}.txt"
             path.write_bytes(corpus.text(kind, args.size).encode("utf-8"))
-            for name in args.encodings.split(","):
+            for spec in args.encodings.split(","):
+                name, _, pattern = spec.partition(":")
                 enc = jaxbpe.get_encoding(name)
+                pattern_id = jaxbpe._native.PATTERN_IDS[pattern] if pattern else enc.native_pattern_id()
                 tables = Path(tmp) / f"{name}.npz"
                 if not tables.exists():
                     np.savez(tables, token_bytes=enc._native.token_bytes, token_offsets=enc._native.token_offsets)
-                instructions, tokens = count(native_path, tables, enc.native_pattern_id(), path)
+                instructions, tokens = count(native_path, tables, pattern_id, path)
                 size = os.path.getsize(path)
                 print(
                     f"| {name} | {kind} {size >> 10} KiB | {instructions:,} | {instructions / size:.2f} | {tokens:,} |"

@@ -98,7 +98,7 @@ class Encoding:
         self._pat_str = pat_str
         self._special_tokens = _validated_special_tokens(name, special_tokens)
         self._added_tokens = _validated_special_tokens(name, added_tokens)
-        if normalizer not in (None, "NFC"):
+        if normalizer not in (None, "NFC"):  # the one that _encode applies
             raise ValueError(f"{name}: normalizer {normalizer!r} is not supported (None or 'NFC')")
         self._normalizer = normalizer
         self._explicit_n_vocab = explicit_n_vocab
@@ -591,7 +591,7 @@ class Encoding:
         ids: list[int] = []
         for segment, special in self._segments(_valid_text(text), allowed):
             if self._normalizer:
-                segment = unicodedata.normalize(self._normalizer, segment)
+                segment = unicodedata.normalize("NFC", segment)
             if self._splitter is None:
                 ids += self._native.encode_list(_utf8(segment), _NO_SPECIALS)
             else:
@@ -603,7 +603,7 @@ class Encoding:
     def _all_normalized(self, texts: Iterable[str]) -> bool:
         """Whether normalising changes none of the texts. (Then neither does it change the
         text between their special tokens: a part of a normalised text is normalised.)"""
-        return not self._normalizer or all(unicodedata.is_normalized(self._normalizer, t) for t in texts)
+        return not self._normalizer or all(unicodedata.is_normalized("NFC", t) for t in texts)
 
     def _segments(self, text: str, allowed: frozenset[str]) -> Iterable[tuple[str, str | None]]:
         """The text between allowed special tokens and added tokens, each with the token

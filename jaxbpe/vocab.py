@@ -294,7 +294,8 @@ def _hf_added_tokens(tokens: list[dict], normalizing: bool, path) -> tuple[dict[
     text, first, on the raw text; jaxbpe then normalises the text between them. A token
     matched on normalised text (normalized: true) is taken only where normalising
     cannot change its matches: ASCII whitespace, or no normalizer at all."""
-    special, added = {}, {}
+    special: dict[str, int] = {}
+    added: dict[str, int] = {}
     for t in tokens:
         content = t["content"]
         for option in ("single_word", "lstrip", "rstrip"):

@@ -14,11 +14,13 @@ import unicodedata
 import jax
 import numpy as np
 import pytest
+import tiktoken
 
 import corpus
 import jaxbpe
 from adversarial import codepoints_by_category, random_mixture, random_unicode, runs
 from jaxbpe import registry, testing
+from jaxbpe.patterns import PATTERNS
 from jaxbpe.vocab import VocabularyError, _gpt2_byte_alphabet
 
 tokenizers = pytest.importorskip("tokenizers")
@@ -377,3 +379,15 @@ def test_gpt_oss_is_o200k_harmony():
 def test_model_encodings_stay_out_of_tiktokens_list():
     assert "llama3" not in jaxbpe.list_encoding_names()
     assert {"llama3", "llama4", "qwen2", "qwen3", "tekken", "gpt-oss"} <= set(registry.MODEL_ENCODINGS)
+
+
+@pytest.mark.parametrize("pattern", sorted(PATTERNS))
+def test_every_native_pattern_matches_tiktoken_with_its_regex(pattern, texts):
+    """Each row of the native pattern table splits as tiktoken splits with the regex
+    jaxbpe.patterns gives for it (on GPT-2's ranks)."""
+    ranks = jaxbpe.get_encoding("gpt2")._mergeable_ranks
+    enc = jaxbpe.Encoding(pattern, pat_str=PATTERNS[pattern], mergeable_ranks=ranks, special_tokens={})
+    assert enc.pattern == pattern
+    ref = tiktoken.Encoding(pattern, pat_str=PATTERNS[pattern], mergeable_ranks=ranks, special_tokens={})
+    assert enc.encode_ordinary_batch(texts) == ref.encode_ordinary_batch(texts)
+    assert jitted(enc, texts[-300:]) == ref.encode_ordinary_batch(texts[-300:])

@@ -211,35 +211,31 @@ JAXBPE_HD int64_t o200k_upper_word_end(const View& t, int64_t s) {
   return c ? c : e;
 }
 
-// The letter alternatives of kPatterns[kId] at pos (c: the character there); 0 if none.
-template <int32_t kId, typename View>
-JAXBPE_HD int64_t letters_end(const View& t, int64_t pos, const Char& c) {
-  constexpr PatternSpec spec = kPatterns[kId];
-  if constexpr (spec.letters == Letters::kSpacePrefix) {
-    if (c.kind & kLetter) return run_end(t, pos, kLetter);
-    if (c.kind & kBlank && pos + 1 < t.end && (t.at(pos + 1).kind & kLetter))
-      return run_end(t, pos + 1, kLetter);
-    return 0;
-  } else if constexpr (spec.letters == Letters::kOtherPrefix) {
-    if (c.kind & kLetter) return run_end(t, pos, kLetter);
-    const bool prefixable = !(c.kind & (kNewline | kNumber));  // and not a letter
-    if (prefixable && pos + c.len < t.end && (t.at(pos + c.len).kind & kLetter))
-      return run_end(t, pos + c.len, kLetter);
-    return 0;
-  } else {
-    constexpr bool kSuffix = spec.contractions == Contractions::kCaseInsensitiveSuffix;
-    const bool prefixable = !(c.kind & (kNewline | kLetter | kNumber));
-    const int64_t after = pos + c.len;
-    if (prefixable && after < t.end)
-      if (int64_t e = o200k_lower_word_end<kSuffix>(t, after)) return e;
-    if (int64_t e = o200k_lower_word_end<kSuffix>(t, pos)) return e;
-    if (prefixable && after < t.end)
-      if (int64_t e = o200k_upper_word_end<kSuffix>(t, after)) return e;
-    return o200k_upper_word_end<kSuffix>(t, pos);
-  }
+// o200k's letter alternatives at pos (c: the character there), the optional prefix
+// [^\r\n\p{L}\p{N}] first, each followed by the contraction if kSuffix; 0 if none.
+template <bool kSuffix, typename View>
+JAXBPE_HD int64_t case_runs_end(const View& t, int64_t pos, const Char& c) {
+  const bool prefixable = !(c.kind & (kNewline | kLetter | kNumber));
+  const int64_t after = pos + c.len;
+  if (prefixable && after < t.end)
+    if (int64_t e = o200k_lower_word_end<kSuffix>(t, after)) return e;
+  if (int64_t e = o200k_lower_word_end<kSuffix>(t, pos)) return e;
+  if (prefixable && after < t.end)
+    if (int64_t e = o200k_upper_word_end<kSuffix>(t, after)) return e;
+  return o200k_upper_word_end<kSuffix>(t, pos);
 }
 
-// The end of the match at pos of the pattern kPatterns[kId] (see PatternSpec).
+// ` ?[^\s\p{L}\p{N}]+` from its first non-space character, then the trailing run.
+template <uint8_t kTrailing, typename View>
+JAXBPE_HD int64_t punct_end(const View& t, int64_t pos) {
+  const int64_t e = other_run_end(t, pos);
+  if constexpr (kTrailing != 0) return run_end(t, e, kTrailing);
+  return e;
+}
+
+// The end of the match at pos of the pattern kPatterns[kId] (see PatternSpec). The
+// alternatives that can match at pos are told apart by the class of the character there
+// (and of the next one, after an optional prefix), so each is tried only where it can.
 template <int32_t kId, typename View>
 JAXBPE_HD int64_t pattern_piece_end(const View& t, int64_t pos) {
   constexpr PatternSpec spec = kPatterns[kId];
@@ -248,18 +244,30 @@ JAXBPE_HD int64_t pattern_piece_end(const View& t, int64_t pos) {
     if (int64_t e = contraction_end(t, pos, spec.contractions == Contractions::kCaseInsensitive))
       return e;
   const Char c = t.at(pos);
-  if (int64_t e = letters_end<kId>(t, pos, c)) return e;
-  if (c.kind & kNumber) return digits_end<spec.max_digits>(t, pos);
-  // The optional ' ' of the digit and punctuation alternatives.
-  const int64_t after = pos + c.len;
-  const Char next = c.kind & kBlank && after < t.end ? t.at(after) : c;
-  if constexpr (spec.digits_take_space)
-    if (next.kind & kNumber) return digits_end<spec.max_digits>(t, after);
-  if (is_other(c.kind) || (c.kind & kBlank && after < t.end && is_other(next.kind))) {
-    const int64_t e = other_run_end(t, is_other(c.kind) ? pos : after);
-    if constexpr (spec.punct_trailing != 0) return run_end(t, e, spec.punct_trailing);
-    return e;
+  if constexpr (spec.letters == Letters::kCaseRuns) {
+    constexpr bool kSuffix = spec.contractions == Contractions::kCaseInsensitiveSuffix;
+    if (int64_t e = case_runs_end<kSuffix>(t, pos, c)) return e;
+  } else if (c.kind & kLetter) {
+    return run_end(t, pos, kLetter);
   }
+  if (c.kind & kNumber) return digits_end<spec.max_digits>(t, pos);
+  // c is whitespace or other. It may be the optional prefix of what follows: ' ' of the
+  // letters (kSpacePrefix), digits (digits_take_space) and punctuation, and for
+  // kOtherPrefix any [^\r\n\p{L}\p{N}] of the letters.
+  const int64_t after = pos + c.len;
+  const bool prefix =
+      spec.letters == Letters::kOtherPrefix ? !(c.kind & kNewline) : (c.kind & kBlank);
+  if (prefix && after < t.end) {
+    const Char next = t.at(after);
+    if constexpr (spec.letters != Letters::kCaseRuns)
+      if (next.kind & kLetter) return run_end(t, after, kLetter);
+    if (c.kind & kBlank) {
+      if constexpr (spec.digits_take_space)
+        if (next.kind & kNumber) return digits_end<spec.max_digits>(t, after);
+      if (is_other(next.kind)) return punct_end<spec.punct_trailing>(t, after);
+    }
+  }
+  if (is_other(c.kind)) return punct_end<spec.punct_trailing>(t, pos);
   const SpaceRun r = space_run(t, pos);
   if constexpr (spec.space_run_at_end)
     if (r.end == t.end) return r.end;

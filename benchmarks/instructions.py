@@ -115,7 +115,7 @@ def main() -> None:
                 instructions, tokens = count(native_path, tables, pattern_id, path)
                 size = os.path.getsize(path)
                 print(
-                    f"| {name} | {kind} {size >> 10} KiB | {instructions:,} | {instructions / size:.2f} | {tokens:,} |"
+                    f"| {spec} | {kind} {size >> 10} KiB | {instructions:,} | {instructions / size:.2f} | {tokens:,} |"
                 )
                 sys.stdout.flush()
 

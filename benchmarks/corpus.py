@@ -10,6 +10,9 @@ what a Debian machine with Python already holds (no network needed):
 Files are read in sorted order and cut to the requested size, so the same machine
 image always yields the same bytes. `python benchmarks/corpus.py --out DIR` writes the
 parts (plus any --extra files the user names) and a MANIFEST with their provenance.
+With $JAXBPE_CORPUS_DIR set to such a folder, the text comes from its parts instead (a
+machine without these sources, such as the GPU machine: scripts/prepare_gpu_check.sh),
+cut into documents of about 16 KiB at line ends.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import itertools
+import os
 import struct
 import sysconfig
 from collections.abc import Iterator
@@ -81,10 +85,31 @@ def _code() -> Iterator[str]:
 _GENERATORS = {"english": _english, "multilingual": _multilingual, "code": _code}
 
 
+SAVED_DOCUMENT_BYTES = 16 << 10
+
+
+def _saved(folder: Path, kind: str) -> Iterator[str]:
+    """A saved part (corpus.py --out) cut into documents at the first line end after
+    every SAVED_DOCUMENT_BYTES characters."""
+    text = (folder / f"{kind}.txt").read_text(encoding="utf-8")
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start + SAVED_DOCUMENT_BYTES)
+        end = len(text) if end < 0 else end + 1
+        yield text[start:end]
+        start = end
+
+
+def _documents_of(kind: str) -> Iterator[str]:
+    if folder := os.environ.get("JAXBPE_CORPUS_DIR"):
+        return _saved(Path(folder), kind)
+    return _GENERATORS[kind]()
+
+
 def documents(kind: str, size: int) -> list[str]:
     """Whole documents of one kind, in a fixed order, until `size` UTF-8 bytes."""
     docs, total = [], 0
-    for doc in _GENERATORS[kind]():
+    for doc in _documents_of(kind):
         docs.append(doc)
         total += len(doc.encode())
         if total >= size:

@@ -9,7 +9,13 @@
 //
 // The first input byte picks a mode, the rest is the text:
 //   0: a row without special tokens;  1: a row with all special tokens allowed;
-//   2: the text as one piece;  3: the text repeated to a long piece (up to 1 KiB).
+//   2: the text as one piece;  3: the text repeated to a long piece (up to 1 KiB);
+//   4, 5: the staged parallel encoder (pipeline.h, the GPU's logic, on the host
+//         executor) without / with special tokens, on a batch of the text, a prefix
+//         and an empty row; the next byte gives the chunk size (1..256), the one
+//         after the truncation and the order (shuffled or not);
+//   6: the text repeated to up to 1 KiB through the pipeline, long pieces across
+//      many chunks;  7: the chunked host encoder (encode_chunked), 1..16 chunks.
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -19,6 +25,8 @@
 #include <vector>
 
 #include "jaxbpe/host.h"
+#include "jaxbpe/host_executor.h"
+#include "jaxbpe/pipeline.h"
 
 namespace {
 
@@ -237,24 +245,96 @@ void check_row(const Fixture& fx, jaxbpe::HostWork& work, const uint8_t* s, size
   if (pos != n) fail("ids do not decode to the text", s, n);
 }
 
+// A batch of three rows (the text, a prefix of it, an empty row) through the staged
+// parallel encoder, against the row encoder's ids: chunk size, truncation and index
+// order from the two parameter bytes.
+void check_pipeline(const Fixture& fx, jaxbpe::HostWork& work, const uint8_t* s, size_t n,
+                    bool specials, uint8_t chunk_param, uint8_t options) {
+  const jaxbpe::Encoder& enc = specials ? fx.with_specials : fx.plain;
+  const int64_t row_len = int64_t(n) + 1, rows = 3;
+  const int32_t lengths[3] = {int32_t(n), int32_t(n * (options >> 4) / 16), 0};
+  std::vector<uint8_t> data(size_t(rows * row_len), 0xAA);  // bytes past a row's length
+  for (int64_t r = 0; r < rows; ++r) std::copy(s, s + lengths[r], data.begin() + r * row_len);
+  // Every row's full ids; max_tokens cuts them to a prefix or leaves them whole.
+  std::vector<Ids> expected(rows);
+  for (int64_t r = 0; r < rows; ++r) {
+    Collect emit{&expected[size_t(r)]};
+    enc.encode(s, lengths[r], work, emit);
+  }
+  const int64_t max_tokens = (options & 1) ? int64_t(expected[0].size()) / 2 : int64_t(n) + 1;
+  const jaxbpe::PipelineShape shape{rows,       row_len,
+                                    max_tokens, chunk_param + int64_t(1),
+                                    specials,   !(enc.tables.flags & jaxbpe::kMergesInRankOrder)};
+  std::vector<uint8_t> workspace(size_t(jaxbpe::pipeline_layout(shape).total));
+  std::vector<int32_t> tokens(size_t(rows * max_tokens)), counts(rows), status(rows);
+  jaxbpe::HostExecutor ex((options & 2) ? std::optional<uint64_t>(options) : std::nullopt);
+  jaxbpe::run_pipeline(ex, jaxbpe::make_pipeline(enc.tables, enc.specials, enc.classes, enc.pattern,
+                                                 shape, -1, data.data(), lengths, tokens.data(),
+                                                 counts.data(), status.data(), workspace.data()));
+  for (int64_t r = 0; r < rows; ++r) {
+    const Ids& want = expected[size_t(r)];
+    const int64_t kept = std::min<int64_t>(int64_t(want.size()), max_tokens);
+    const int32_t* row = tokens.data() + r * max_tokens;
+    if (counts[size_t(r)] != int32_t(want.size()) ||
+        !std::equal(want.begin(), want.begin() + kept, row))
+      fail("the pipeline's ids differ from the row encoder's", s, n);
+    if (std::any_of(row + kept, row + max_tokens, [](int32_t id) { return id != -1; }))
+      fail("the pipeline did not pad a row", s, n);
+    if (status[size_t(r)] != (int64_t(want.size()) > max_tokens ? jaxbpe::kTruncated : 0))
+      fail("the pipeline's status differs", s, n);
+  }
+}
+
+// The chunked host encoder (a long document on several CPU threads), run in one thread.
+void check_chunked(const Fixture& fx, jaxbpe::HostWork& work, const uint8_t* s, size_t n,
+                   bool specials, int64_t parts) {
+  const jaxbpe::Encoder& enc = specials ? fx.with_specials : fx.plain;
+  Ids expected;
+  Collect emit{&expected};
+  enc.encode(s, int64_t(n), work, emit);
+  const jaxbpe::RunParallel in_order = [](int64_t tasks, int64_t, const auto& task) {
+    for (int64_t i = 0; i < tasks; ++i) task(i);
+  };
+  if (jaxbpe::encode_chunked(enc, s, int64_t(n), parts, 1, in_order) != expected)
+    fail("encode_chunked differs from the row encoder", s, n);
+}
+
+std::vector<uint8_t> repeat_to_1kib(const uint8_t* s, size_t n) {
+  std::vector<uint8_t> repeated;
+  while (n > 0 && repeated.size() + n <= 1024) repeated.insert(repeated.end(), s, s + n);
+  return repeated;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const Fixture& fx = fixture();
   static jaxbpe::HostWork work;  // shared across inputs, as a thread's is across rows
-  const uint8_t mode = data[0] & 3;
+  const uint8_t mode = data[0] & 7, flag = data[0] >> 7;
   const uint8_t* s = data + 1;
   const size_t n = size - 1;
+  // The pipeline's modes take two parameter bytes off the text.
+  const uint8_t chunk_param = n > 0 ? s[0] : 0, options = n > 1 ? s[1] : 0;
+  const uint8_t* text = s + std::min<size_t>(n, 2);
+  const size_t text_len = n - std::min<size_t>(n, 2);
   switch (mode) {
     case 0:
     case 1: check_row(fx, work, s, n, mode == 1); break;
     case 2: check_piece(fx, work, s, n); break;
-    default: {
-      std::vector<uint8_t> repeated;
-      while (n > 0 && repeated.size() + n <= 1024) repeated.insert(repeated.end(), s, s + n);
+    case 3: {
+      const std::vector<uint8_t> repeated = repeat_to_1kib(s, n);
       check_piece(fx, work, repeated.data(), repeated.size());
+      break;
     }
+    case 4:
+    case 5: check_pipeline(fx, work, text, text_len, mode == 5, chunk_param, options); break;
+    case 6: {
+      const std::vector<uint8_t> repeated = repeat_to_1kib(text, text_len);
+      check_pipeline(fx, work, repeated.data(), repeated.size(), flag, chunk_param % 32, options);
+      break;
+    }
+    default: check_chunked(fx, work, text, text_len, flag, 1 + chunk_param % 16);
   }
   return 0;
 }

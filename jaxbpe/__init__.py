@@ -13,7 +13,7 @@ from . import load, model, registry
 from .core import Encoding
 from .decode import Decoded, DecodeTable, StreamDecoder, decode, decode_table
 from .model import encoding_for_model, encoding_name_for_model
-from .ops import EncodeStatus, encode, to_bytes_batch
+from .ops import EncodeStatus, device_memory_bytes, encode, to_bytes_batch
 from .pack import Packed, pack
 from .registry import KNOWN_ENCODINGS, get_encoding, known_encoding, list_encoding_names, rank_file_bytes
 from .vocab import VocabularyError, parse_tiktoken_bpe
@@ -29,6 +29,7 @@ __all__ = [
     "StreamDecoder",
     "decode",
     "decode_table",
+    "device_memory_bytes",
     "encode",
     "encoding_for_model",
     "encoding_name_for_model",

@@ -10,6 +10,7 @@ suffix and renamed at the end, and an interrupt (Ctrl-C) or an error removes the
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
@@ -134,10 +135,12 @@ def encode_files(
 
 def _encode_into(enc, docs, sink: BinaryIO, dtype, eot: bool, threads: int, progress: Progress) -> None:
     tail = np.array([enc.eot_token] if eot else [], dtype)
+    # A document's special-token text is ordinary text (a dataset is data, not markup).
+    encode = functools.partial(enc.encode_to_numpy, disallowed_special=())
     with ThreadPoolExecutor(max(1, threads)) as pool:  # the native encoder releases the GIL
         while window := list(itertools.islice(docs, WINDOW)):
             tokens = 0
-            for ids in pool.map(enc.encode_to_numpy, [text for text, _ in window]):
+            for ids in pool.map(encode, [text for text, _ in window]):
                 sink.write(ids.astype(dtype).tobytes() + tail.tobytes())
                 tokens += ids.size + tail.size
             progress.add(len(window), sum(n for _, n in window), tokens)

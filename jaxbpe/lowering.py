@@ -94,6 +94,13 @@ def _cpu_call(tables, specials, data, lengths, *, pattern, max_tokens, pad_id):
     return call(tables, specials, data, lengths, pattern=np.int32(pattern), pad_id=np.int32(pad_id))
 
 
+def cuda_workspace_bytes(rows: int, row_len: int, max_tokens: int, specials: bool, heap_merge: bool) -> int:
+    """The CUDA call's workspace for these static shapes (the formula its handler checks)."""
+    return _native.pipeline_workspace_bytes(
+        rows, row_len, max_tokens, _native.PIPELINE_CHUNK_BYTES, specials, heap_merge
+    )
+
+
 def _cuda_call(
     tables, specials, data, lengths, *, pattern, max_tokens, pad_id, heap_merge, tables_header, specials_header
 ):
@@ -101,8 +108,7 @@ def _cuda_call(
     (per-device) shapes by the formula the handler checks it against, is one more
     result, dropped here."""
     rows, row_len = math.prod(data.shape[:-1]), data.shape[-1]
-    chunk = _native.PIPELINE_CHUNK_BYTES
-    workspace = _native.pipeline_workspace_bytes(rows, row_len, max_tokens, chunk, specials_header[0] > 0, heap_merge)
+    workspace = cuda_workspace_bytes(rows, row_len, max_tokens, specials_header[0] > 0, heap_merge)
     results = [*_result_shapes(data, lengths, max_tokens), jax.ShapeDtypeStruct((workspace,), np.uint8)]
     *outputs, _ = jax.ffi.ffi_call("jaxbpe_encode", results)(
         tables,
@@ -111,7 +117,7 @@ def _cuda_call(
         lengths,
         pattern=np.int32(pattern),
         pad_id=np.int32(pad_id),
-        chunk_bytes=np.int64(chunk),
+        chunk_bytes=np.int64(_native.PIPELINE_CHUNK_BYTES),
         heap_merge=heap_merge,
         tables_header=np.array(tables_header, np.int64),
         specials_header=np.array(specials_header, np.int64),

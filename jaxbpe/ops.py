@@ -26,6 +26,23 @@ class EncodeStatus(enum.IntFlag):
 MAX_ROW_BYTES: int = _native.MAX_ROW_BYTES
 
 
+def device_memory_bytes(
+    enc: Encoding,
+    rows: int,
+    row_len: int,
+    *,
+    max_tokens: int | None = None,
+    allowed_special: AllowedSpecial = frozenset(),
+) -> int:
+    """Bytes of device memory `encode`'s CUDA call takes for a batch of `rows` rows of
+    `row_len` bytes: the parallel encoder's workspace and the three results (the input
+    not counted). At most 16 bytes per input byte at the default max_tokens."""
+    max_tokens = row_len if max_tokens is None else max_tokens
+    specials = int(_native.specials_header(enc.native_specials(allowed_special))[0]) > 0
+    workspace = lowering.cuda_workspace_bytes(rows, row_len, max_tokens, specials, not enc.merges_in_rank_order)
+    return workspace + 4 * rows * (max_tokens + 2)
+
+
 def encode(
     enc: Encoding,
     data: jax.Array,

@@ -19,7 +19,7 @@ from jaxbpe.__main__ import main
 
 
 def expected_stream(enc, docs) -> list[int]:
-    return [i for d in docs for i in [*enc.encode_to_numpy(d).tolist(), enc.eot_token]]
+    return [i for d in docs for i in [*enc.encode_to_numpy(d, disallowed_special=()).tolist(), enc.eot_token]]
 
 
 def test_files_become_one_npy_stream_of_documents_each_ending_in_eot(tmp_path, capsys):

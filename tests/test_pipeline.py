@@ -219,12 +219,11 @@ def test_long_texts_through_the_host_api_and_jit_match_tiktoken(enc, ref):
 
 
 @pytest.mark.parametrize("rows, row_len", [(1, 8 << 20), (1024, 8 << 10), (4096, 4 << 10), (8, 1 << 20)])
-@pytest.mark.parametrize("specials", [False, True])
-def test_device_memory_is_at_most_16_bytes_per_input_byte(rows, row_len, specials):
-    """Workspace (by the formula the CUDA handler checks against) plus the tokens
-    result at max_tokens = L, for vocabularies in rank order (all of tiktoken's)."""
-    workspace = _native.pipeline_workspace_bytes(rows, row_len, row_len, PRODUCTION_CHUNK, specials, False)
-    assert (workspace + 4 * rows * row_len + 8 * rows) / (rows * row_len) <= 16
+@pytest.mark.parametrize("allowed_special", [frozenset(), "all"])
+def test_device_memory_is_at_most_16_bytes_per_input_byte(enc, rows, row_len, allowed_special):
+    """Workspace (by the formula the CUDA handler checks against) plus the results at
+    max_tokens = L, for vocabularies in rank order (all of tiktoken's)."""
+    assert jaxbpe.device_memory_bytes(enc, rows, row_len, allowed_special=allowed_special) <= 16 * rows * row_len
 
 
 def test_cuda_lowering_has_the_workspace_result_and_the_tables_header(enc):

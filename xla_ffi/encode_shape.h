@@ -36,8 +36,7 @@ inline xla::ffi::Error encode_shape(const xla::ffi::Buffer<xla::ffi::U8>& data,
       int64_t(status.element_count()) != rows ||
       int64_t(tokens.element_count()) != rows * max_tokens)
     return Error::InvalidArgument("jaxbpe_encode: operand shapes do not agree");
-  if (pattern < 0 || pattern > int32_t(Pattern::kO200k))
-    return Error::InvalidArgument("jaxbpe_encode: unknown pattern");
+  if (!is_known_pattern(pattern)) return Error::InvalidArgument("jaxbpe_encode: unknown pattern");
   *out = EncodeShape{rows, row_len, max_tokens};
   return Error::Success();
 }

@@ -53,10 +53,6 @@ nb::ndarray<nb::numpy, int32_t> to_numpy(std::vector<int32_t>&& v,
   return nb::ndarray<nb::numpy, int32_t>(owned->data(), shape.size(), shape.begin(), owner);
 }
 
-// The family names of the pre-tokenizers (jaxbpe.patterns holds their regexes).
-const std::pair<const char*, Pattern> kPatternNames[] = {
-    {"r50k", Pattern::kR50k}, {"cl100k", Pattern::kCl100k}, {"o200k", Pattern::kO200k}};
-
 // Builds and owns the tables blob of a vocabulary, so the views in `Encoder` stay valid.
 // `pattern` is a native pre-tokenizer, or kNoPattern for an encoding whose text is split
 // on the host (by a regex jaxbpe has no scanner for): it then encodes given pieces only.
@@ -65,7 +61,7 @@ class HostEncoder {
   static constexpr int32_t kNoPattern = -1;
 
   HostEncoder(Input1D<uint8_t> token_bytes, Input1D<int32_t> token_offsets, int32_t pattern) {
-    if (pattern < kNoPattern || pattern > int32_t(Pattern::kO200k))
+    if (pattern != kNoPattern && !is_known_pattern(pattern))
       throw std::invalid_argument("unknown pattern " + std::to_string(pattern));
     if (token_offsets.size() < 1 || token_offsets(0) != 0 ||
         size_t(token_offsets(token_offsets.size() - 1)) != token_bytes.size())
@@ -344,7 +340,7 @@ nb::tuple pipeline_encode(Input1D<uint8_t> tables, Input1D<uint8_t> specials, in
                           int32_t pad_id, int64_t chunk_bytes, std::optional<uint64_t> order_seed) {
   const Tables t = checked_tables(tables.data(), int64_t(tables.size()));
   const Specials sp = checked_specials(specials.data(), int64_t(specials.size()));
-  if (pattern < 0 || pattern > int32_t(Pattern::kO200k))
+  if (!is_known_pattern(pattern))
     throw std::invalid_argument("unknown pattern " + std::to_string(pattern));
   const int64_t rows = int64_t(data.shape(0)), row_len = int64_t(data.shape(1));
   if (int64_t(lengths.size()) != rows)
@@ -419,7 +415,7 @@ NB_MODULE(_native, m) {
         "uint8[0x110000]: the class bits (unicode.h) the pre-tokenizers use for each code point.");
   // Constants the Python layer shares with the handlers (defined once, here in C++).
   nb::dict patterns;
-  for (const auto& [name, id] : kPatternNames) patterns[name] = int32_t(id);
+  for (int32_t id = 0; id < kNumPatterns; ++id) patterns[kPatterns[id].name] = id;
   m.attr("PATTERN_IDS") = patterns;
   m.attr("STATUS_LENGTH_CLAMPED") = int32_t(kLengthClamped);
   m.attr("STATUS_TRUNCATED") = int32_t(kTruncated);

@@ -36,11 +36,13 @@ struct Encoder {
   template <typename Work, typename Emit>
   JAXBPE_HD void encode_ordinary(const uint8_t* s, int64_t n, Work& work, Emit& emit) const {
     const Text text{s, n, classes};
-    for (int64_t pos = 0; pos < n;) {
-      const int64_t end = piece_end(pattern, text, pos);
-      encode_cached_piece(s + pos, end - pos, work, emit);
-      pos = end;
-    }
+    with_pattern(pattern, [&](auto id) {
+      for (int64_t pos = 0; pos < n;) {
+        const int64_t end = pattern_piece_end<decltype(id)::value>(text, pos);
+        encode_cached_piece(s + pos, end - pos, work, emit);
+        pos = end;
+      }
+    });
   }
 
   // Encodes the pieces and special tokens of the row s[0..n) that start in [from, stop),

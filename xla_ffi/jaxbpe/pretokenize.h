@@ -1,11 +1,14 @@
-// Exact pre-tokenizers for the regex patterns of the tiktoken encodings, written as
-// scanners instead of a backtracking regex engine. Each `*_piece_end(text, pos)` returns
-// where the regex match that tiktoken finds at `pos` ends. Every character is covered
-// by some alternative of these patterns, so the next match always starts where the last
-// one ended, and each scanner follows the alternatives in the pattern's order,
-// reproducing the backtracking choice of leftmost-first semantics.
+// Exact pre-tokenizers for the regex patterns of byte-level BPE tokenizers (tiktoken's
+// encodings and the open models' tokenizers), written as one scanner instead of a
+// backtracking regex engine. Every one of these patterns is the same sequence of
+// alternatives with a few variations (contractions, the shape of a letter run, digit
+// groups, the class that may trail punctuation, the whitespace rules), so a pattern is a
+// `PatternSpec`, a row of `kPatterns`, and `piece_end` returns where the regex match that
+// the reference finds at `pos` ends. Every character is covered by some alternative, so
+// the next match always starts where the last one ended, and the scanner follows the
+// alternatives in the pattern's order, reproducing leftmost-first backtracking.
 //
-// The scanners read characters only through `t.at(pos)` of a text view (`Text`, or the
+// The scanner reads characters only through `t.at(pos)` of a text view (`Text`, or the
 // `BoundedText` of the parallel encoder, which stops a scan that reads too far ahead).
 #pragma once
 
@@ -13,7 +16,73 @@
 
 namespace jaxbpe {
 
-enum class Pattern : int32_t { kR50k = 0, kCl100k = 1, kO200k = 2 };
+// The contraction suffixes 's 't 're 've 'm 'll 'd.
+enum class Contractions : uint8_t {
+  kNone,
+  kCaseSensitive,          // r50k: `'s|'t|...` ahead of every other alternative
+  kCaseInsensitive,        // cl100k, Llama 3: `(?i:'s|'t|...)` ahead of everything
+  kCaseInsensitiveSuffix,  // o200k: `(?i:'s|...)?` ending its letter runs
+};
+
+enum class Letters : uint8_t {
+  kSpacePrefix,  // ` ?\p{L}+`
+  kOtherPrefix,  // `[^\r\n\p{L}\p{N}]?\p{L}+`
+  kCaseRuns,     // o200k's `[^\r\n\p{L}\p{N}]?` + upper-ish*lower-ish+ | upper-ish+lower-ish*
+};
+
+// One pre-tokenizer pattern. Its alternatives, in order: contractions (when their own
+// alternative), letters, digits, punctuation (` ?[^\s\p{L}\p{N}]+` then a run of
+// `punct_trailing`), then the whitespace rules: `\s++$` (if `space_run_at_end`),
+// `\s*[\r\n]+` (if `newline_runs`; `\s*[\r\n]` ends at the same place), `\s+(?!\S)`
+// (`\s+(?![^\s\p{N}])` if `digits_end_space_runs`), `\s+`.
+struct PatternSpec {
+  const char* name;  // jaxbpe.patterns holds the regex of each name
+  Contractions contractions;
+  Letters letters;
+  int8_t max_digits;           // digit groups `\p{N}{1,max}`; 0: unbounded `\p{N}+`
+  bool digits_take_space;      // ` ?\p{N}+`
+  uint8_t punct_trailing;      // class bits of the run after punctuation (0: none)
+  bool space_run_at_end;       // `\s++$` ahead of the newline rule
+  bool newline_runs;           // `\s*[\r\n]+`
+  bool digits_end_space_runs;  // a digit ends a text for `\s+(?!\S)`: digits split first
+};
+
+// The one table of known patterns: the extension exports their names and ids, and every
+// handler checks a pattern id against its size.
+inline constexpr PatternSpec kPatterns[] = {
+    // r50k/p50k (GPT-2, GPT-NeoX): 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}++| ?\p{N}++
+    //                               | ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s
+    {"r50k", Contractions::kCaseSensitive, Letters::kSpacePrefix, 0, true, 0, true, false, false},
+    // cl100k: '(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+
+    //         | ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s
+    {"cl100k", Contractions::kCaseInsensitive, Letters::kOtherPrefix, 3, false, kNewline, true,
+     true, false},
+    // o200k: [^\r\n\p{L}\p{N}]?<upper-ish*lower-ish+ | upper-ish+lower-ish*>(?i:'s|...)?
+    //        | \p{N}{1,3} | ?[^\s\p{L}\p{N}]+[\r\n/]* | \s*[\r\n]+ | \s+(?!\S) | \s+
+    {"o200k", Contractions::kCaseInsensitiveSuffix, Letters::kCaseRuns, 3, false, kNewline | kSlash,
+     false, true, false},
+    // Llama 3 (and OLMo 2): cl100k's alternatives with \s*[\r\n]+ and no \s++$.
+    {"llama3", Contractions::kCaseInsensitive, Letters::kOtherPrefix, 3, false, kNewline, false,
+     true, false},
+    // Qwen 2/2.5/3: Llama 3's with single digits \p{N}.
+    {"qwen2", Contractions::kCaseInsensitive, Letters::kOtherPrefix, 1, false, kNewline, false,
+     true, false},
+    // Mistral Tekken: o200k's without the contraction suffixes, single digits.
+    {"tekken", Contractions::kNone, Letters::kCaseRuns, 1, false, kNewline | kSlash, false, true,
+     false},
+    // StarCoder2: each digit split out first (Digits, individual), then GPT-2's pattern on
+    // the text between digits, where a digit ends the text for `\s+(?!\S)`.
+    {"starcoder2", Contractions::kCaseSensitive, Letters::kSpacePrefix, 1, false, 0, true, false,
+     true},
+};
+inline constexpr int32_t kNumPatterns = int32_t(sizeof(kPatterns) / sizeof(kPatterns[0]));
+
+// A pattern's id: its index in kPatterns.
+enum class Pattern : int32_t {};
+
+JAXBPE_HD constexpr bool is_known_pattern(int32_t pattern) {
+  return pattern >= 0 && pattern < kNumPatterns;
+}
 
 constexpr uint8_t kOther = kLetter | kNumber | kSpace;  // [^\s\p{L}\p{N}] has none
 
@@ -40,10 +109,11 @@ JAXBPE_HD int64_t other_run_end(const View& t, int64_t pos) {
   return pos;
 }
 
-// `\p{N}{1,3}`: the end of at most three number characters from pos.
-template <typename View>
+// `\p{N}{1,max}` (`\p{N}+` for max 0): the end of the digit group from pos.
+template <int kMax, typename View>
 JAXBPE_HD int64_t digits_end(const View& t, int64_t pos) {
-  for (int i = 0; i < 3 && pos < t.end; ++i) {
+  if constexpr (kMax == 0) return run_end(t, pos, kNumber);
+  for (int i = 0; i < kMax && pos < t.end; ++i) {
     const Char d = t.at(pos);
     if (!(d.kind & kNumber)) break;
     pos += d.len;
@@ -78,19 +148,24 @@ JAXBPE_HD int64_t contraction_end(const View& t, int64_t pos, bool case_insensit
   return 0;
 }
 
-// A whitespace run starting at pos: its end and where its last character starts.
+// A whitespace run starting at pos: its end, where its last character starts, and
+// whether a digit follows it.
 struct SpaceRun {
   int64_t end, last_start, last_newline_end;  // last_newline_end: 0 if no CR/LF
   bool several;                               // more than one character
+  bool before_digit;
 };
 
 template <typename View>
 JAXBPE_HD SpaceRun space_run(const View& t, int64_t pos) {
-  SpaceRun r{pos, pos, 0, false};
+  SpaceRun r{pos, pos, 0, false, false};
   int64_t count = 0;
   while (r.end < t.end) {
     const Char c = t.at(r.end);
-    if (!(c.kind & kSpace)) break;
+    if (!(c.kind & kSpace)) {
+      r.before_digit = c.kind & kNumber;
+      break;
+    }
     r.last_start = r.end;
     r.end += c.len;
     if (c.kind & (kNewline)) r.last_newline_end = r.end;
@@ -100,56 +175,11 @@ JAXBPE_HD SpaceRun space_run(const View& t, int64_t pos) {
   return r;
 }
 
-// `\s+(?!\S)` falling back to a single `\s`, with the run ending the text taken whole
-// (the `\s++$` alternative of r50k/cl100k and the lookahead at the end for o200k).
-JAXBPE_HD int64_t space_piece_end(const SpaceRun& r, int64_t text_end) {
-  if (r.end == text_end || !r.several) return r.end;
-  return r.last_start;
-}
-
-// r50k/p50k: 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s
-template <typename View>
-JAXBPE_HD int64_t r50k_piece_end(const View& t, int64_t pos) {
-  if (int64_t e = contraction_end(t, pos, false)) return e;
-  Char body = t.at(pos);
-  int64_t start = pos;
-  if (body.kind & kBlank && pos + 1 < t.end) {
-    const Char next = t.at(pos + 1);
-    if (!(next.kind & kSpace)) {
-      body = next;
-      start = pos + 1;
-    }
-  }
-  if (body.kind & kLetter) return run_end(t, start, kLetter);
-  if (body.kind & kNumber) return run_end(t, start, kNumber);
-  if (is_other(body.kind)) return other_run_end(t, start);
-  return space_piece_end(space_run(t, pos), t.end);
-}
-
-// cl100k: '(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+
-//         | ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s
-template <typename View>
-JAXBPE_HD int64_t cl100k_piece_end(const View& t, int64_t pos) {
-  if (int64_t e = contraction_end(t, pos, true)) return e;
-  const Char c = t.at(pos);
-  if (c.kind & kLetter) return run_end(t, pos, kLetter);
-  const bool prefixable = !(c.kind & (kNewline | kNumber));  // and not a letter
-  if (prefixable && pos + c.len < t.end && (t.at(pos + c.len).kind & kLetter))
-    return run_end(t, pos + c.len, kLetter);
-  if (c.kind & kNumber) return digits_end(t, pos);
-  int64_t start = pos;
-  if (c.kind & kBlank && pos + 1 < t.end && is_other(t.at(pos + 1).kind)) start = pos + 1;
-  if (start != pos || is_other(c.kind)) return run_end(t, other_run_end(t, start), kNewline);
-  const SpaceRun r = space_run(t, pos);
-  if (r.end != t.end && r.last_newline_end) return r.last_newline_end;
-  return space_piece_end(r, t.end);
-}
-
 // o200k letters, alternative A (after the optional prefix, from s):
-// [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+  then the contraction.
+// [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+  then the contraction (if kSuffix).
 // The greedy upper-ish run backs off to the last position where a lower-ish character
 // can start the mandatory lower-ish run.
-template <typename View>
+template <bool kSuffix, typename View>
 JAXBPE_HD int64_t o200k_lower_word_end(const View& t, int64_t s) {
   int64_t e = s, last_lower_end = 0;
   while (e < t.end) {
@@ -165,51 +195,118 @@ JAXBPE_HD int64_t o200k_lower_word_end(const View& t, int64_t s) {
   } else {
     return 0;
   }
+  if constexpr (!kSuffix) return e;
   const int64_t c = contraction_end(t, e, true);
   return c ? c : e;
 }
 
 // o200k letters, alternative B: [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*
-// then the contraction.
-template <typename View>
+// then the contraction (if kSuffix).
+template <bool kSuffix, typename View>
 JAXBPE_HD int64_t o200k_upper_word_end(const View& t, int64_t s) {
   int64_t e = run_end(t, s, kUpperish);
   if (e == s) return 0;
   e = run_end(t, e, kLowerish);
+  if constexpr (!kSuffix) return e;
   const int64_t c = contraction_end(t, e, true);
   return c ? c : e;
 }
 
-// o200k: [^\r\n\p{L}\p{N}]?<A> | [^\r\n\p{L}\p{N}]?<B> | \p{N}{1,3} | ?[^\s\p{L}\p{N}]+[\r\n/]*
-//        | \s*[\r\n]+ | \s+(?!\S) | \s+
-template <typename View>
-JAXBPE_HD int64_t o200k_piece_end(const View& t, int64_t pos) {
-  const Char c = t.at(pos);
+// o200k's letter alternatives at pos (c: the character there), the optional prefix
+// [^\r\n\p{L}\p{N}] first, each followed by the contraction if kSuffix; 0 if none.
+template <bool kSuffix, typename View>
+JAXBPE_HD int64_t case_runs_end(const View& t, int64_t pos, const Char& c) {
   const bool prefixable = !(c.kind & (kNewline | kLetter | kNumber));
   const int64_t after = pos + c.len;
   if (prefixable && after < t.end)
-    if (int64_t e = o200k_lower_word_end(t, after)) return e;
-  if (int64_t e = o200k_lower_word_end(t, pos)) return e;
+    if (int64_t e = o200k_lower_word_end<kSuffix>(t, after)) return e;
+  if (int64_t e = o200k_lower_word_end<kSuffix>(t, pos)) return e;
   if (prefixable && after < t.end)
-    if (int64_t e = o200k_upper_word_end(t, after)) return e;
-  if (int64_t e = o200k_upper_word_end(t, pos)) return e;
-  if (c.kind & kNumber) return digits_end(t, pos);
-  int64_t start = pos;
-  if (c.kind & kBlank && after < t.end && is_other(t.at(after).kind)) start = after;
-  if (start != pos || is_other(c.kind))
-    return run_end(t, other_run_end(t, start), kNewline | kSlash);
-  const SpaceRun r = space_run(t, pos);
-  if (r.last_newline_end) return r.last_newline_end;
-  return space_piece_end(r, t.end);
+    if (int64_t e = o200k_upper_word_end<kSuffix>(t, after)) return e;
+  return o200k_upper_word_end<kSuffix>(t, pos);
 }
 
+// ` ?[^\s\p{L}\p{N}]+` from its first non-space character, then the trailing run.
+template <uint8_t kTrailing, typename View>
+JAXBPE_HD int64_t punct_end(const View& t, int64_t pos) {
+  const int64_t e = other_run_end(t, pos);
+  if constexpr (kTrailing != 0) return run_end(t, e, kTrailing);
+  return e;
+}
+
+// The end of the match at pos of the pattern kPatterns[kId] (see PatternSpec). The
+// alternatives that can match at pos are told apart by the class of the character there
+// (and of the next one, after an optional prefix), so each is tried only where it can.
+template <int32_t kId, typename View>
+JAXBPE_HD int64_t pattern_piece_end(const View& t, int64_t pos) {
+  constexpr PatternSpec spec = kPatterns[kId];
+  if constexpr (spec.contractions == Contractions::kCaseSensitive ||
+                spec.contractions == Contractions::kCaseInsensitive)
+    if (int64_t e = contraction_end(t, pos, spec.contractions == Contractions::kCaseInsensitive))
+      return e;
+  const Char c = t.at(pos);
+  if constexpr (spec.letters == Letters::kCaseRuns) {
+    constexpr bool kSuffix = spec.contractions == Contractions::kCaseInsensitiveSuffix;
+    if (int64_t e = case_runs_end<kSuffix>(t, pos, c)) return e;
+  } else if (c.kind & kLetter) {
+    return run_end(t, pos, kLetter);
+  }
+  if (c.kind & kNumber) return digits_end<spec.max_digits>(t, pos);
+  // c is whitespace or other. It may be the optional prefix of what follows: ' ' of the
+  // letters (kSpacePrefix), digits (digits_take_space) and punctuation, and for
+  // kOtherPrefix any [^\r\n\p{L}\p{N}] of the letters.
+  const int64_t after = pos + c.len;
+  const bool prefix =
+      spec.letters == Letters::kOtherPrefix ? !(c.kind & kNewline) : (c.kind & kBlank);
+  if (prefix && after < t.end) {
+    const Char next = t.at(after);
+    if constexpr (spec.letters != Letters::kCaseRuns)
+      if (next.kind & kLetter) return run_end(t, after, kLetter);
+    if (c.kind & kBlank) {
+      if constexpr (spec.digits_take_space)
+        if (next.kind & kNumber) return digits_end<spec.max_digits>(t, after);
+      if (is_other(next.kind)) return punct_end<spec.punct_trailing>(t, after);
+    }
+  }
+  if (is_other(c.kind)) return punct_end<spec.punct_trailing>(t, pos);
+  const SpaceRun r = space_run(t, pos);
+  if constexpr (spec.space_run_at_end)
+    if (r.end == t.end) return r.end;
+  if constexpr (spec.newline_runs)
+    if (r.last_newline_end) return r.last_newline_end;
+  // \s+(?!\S) backs off one character before a non-space; \s+ takes a lone one whole.
+  if (!r.several || r.end == t.end) return r.end;
+  if constexpr (spec.digits_end_space_runs)
+    if (r.before_digit) return r.end;
+  return r.last_start;
+}
+
+template <int32_t kId>
+struct PatternId {
+  static constexpr int32_t value = kId;
+};
+
+// Calls f(PatternId<id>{}) for the id of p, a known pattern (is_known_pattern): code that
+// scans many pieces dispatches once and runs the scanner of its row of kPatterns inlined
+// (a dispatch per piece costs ~5% of the instructions of the whole encoder: callgrind).
+template <typename F>
+JAXBPE_HD decltype(auto) with_pattern(Pattern p, F&& f) {
+  static_assert(kNumPatterns == 7, "give a new row of kPatterns its case here");
+  switch (int32_t(p)) {
+    case 0: return f(PatternId<0>{});
+    case 1: return f(PatternId<1>{});
+    case 2: return f(PatternId<2>{});
+    case 3: return f(PatternId<3>{});
+    case 4: return f(PatternId<4>{});
+    case 5: return f(PatternId<5>{});
+    default: return f(PatternId<6>{});
+  }
+}
+
+// The end of the match at pos of the known pattern p.
 template <typename View>
 JAXBPE_HD int64_t piece_end(Pattern p, const View& t, int64_t pos) {
-  switch (p) {
-    case Pattern::kR50k: return r50k_piece_end(t, pos);
-    case Pattern::kCl100k: return cl100k_piece_end(t, pos);
-    default: return o200k_piece_end(t, pos);
-  }
+  return with_pattern(p, [&](auto id) { return pattern_piece_end<decltype(id)::value>(t, pos); });
 }
 
 }  // namespace jaxbpe

@@ -8,7 +8,7 @@ one document of --mib MiB through `encode_to_numpy` (host API) and `jax.jit(jaxb
 (CPU custom call), and 4 KiB documents one at a time through `encode_ordinary` (below
 the size jaxbpe splits, so the threads must cost them nothing). The thread count is
 $JAXBPE_NUM_THREADS, which jaxbpe reads at every call: 1, then every core. Each figure
-is the median of --repeats timed calls after a warm-up; the ids of both thread counts
+is the median of --repeats timed calls after a warm-up, one and all threads in turn; the ids of both thread counts
 are compared with each other and with tiktoken's. Nothing is asserted but exactness
 (exit status 1 when ids differ).
 """
@@ -36,21 +36,25 @@ KINDS = ("english", "multilingual", "code")
 CORES = len(os.sched_getaffinity(0))
 
 
-def median_seconds(run, repeats: int) -> float:
-    run()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def with_threads(threads: int, run, repeats: int):
-    """(seconds, result) of `run` with jaxbpe capped at `threads` threads."""
+def set_threads(threads: int) -> None:
     os.environ["JAXBPE_NUM_THREADS"] = str(threads)
-    result = run()
-    return median_seconds(run, repeats), result
+
+
+def one_and_many(run, repeats: int):
+    """Median seconds of `run` on one thread and on every core, the two timed in turn
+    (this VM's speed drifts by tens of percent from second to second: alternating keeps
+    the drift out of the ratio), and the results of each."""
+    results, times = [], ([], [])
+    for threads in (1, CORES):
+        set_threads(threads)
+        results.append(run())  # warm-up, and the ids compared
+    for _ in range(repeats):
+        for i, threads in enumerate((1, CORES)):
+            set_threads(threads)
+            start = time.perf_counter()
+            run()
+            times[i].append(time.perf_counter() - start)
+    return statistics.median(times[0]), statistics.median(times[1]), results
 
 
 def custom_call_ids(jitted, enc, data, lengths) -> np.ndarray:
@@ -77,8 +81,7 @@ def measure(enc, ref, kind: str, size: int, repeats: int) -> tuple[list[str], bo
     expected["host API, 64 × 4 KiB one at a time"] = [ref.encode_ordinary(t) for t in small]
     rows, exact = [], True
     for path, (nbytes, run) in paths.items():
-        one, ids_one = with_threads(1, run, repeats)
-        many, ids_many = with_threads(CORES, run, repeats)
+        one, many, (ids_one, ids_many) = one_and_many(run, repeats)
 
         def as_lists(ids):
             return [list(map(int, x)) for x in ids] if isinstance(ids, list) else ids.tolist()
@@ -97,7 +100,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mib", type=float, default=8)
     parser.add_argument("--encodings", nargs="+", default=["gpt2", "cl100k_base", "o200k_base"])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     jax.config.update("jax_platforms", "cpu")
@@ -106,7 +109,8 @@ def main() -> int:
         f"## One document on {CORES} cores, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
         "",
         f"`python benchmarks/threads.py {' '.join(sys.argv[1:])}`; {cpu_model()}, {CORES} cores; jaxbpe "
-        f"{git_commit()}. MB/s (10^6 input bytes per second), median of {args.repeats} calls after a warm-up; "
+        f"{git_commit()}. MB/s (10^6 input bytes per second), median of {args.repeats} calls after a warm-up, "
+        f"1 and {CORES} threads alternating; "
         "exact: the ids of both thread counts equal tiktoken's.",
         "",
         f"| encoding | kind | path | 1 thread MB/s | {CORES} threads MB/s | speed-up | exact |",

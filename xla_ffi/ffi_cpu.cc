@@ -24,7 +24,8 @@ void encode_rows(const Encoder& enc, const uint8_t* in, const int32_t* len,
     const uint8_t* s = in + r * row_len;
     RowOutput row{tokens + r * max_tokens, max_tokens};
     if (row_threads > 1 && n >= kChunkedMinBytes) {
-      for (const int32_t id : encode_chunked(enc, s, n, row_threads, row_threads, run))
+      for (const int32_t id :
+           encode_chunked(enc, s, n, chunked_parts(n, row_threads), row_threads, run))
         row.emit(id);
     } else {
       HostWork& work = thread_work(enc.tables);

@@ -1,6 +1,7 @@
 // Host-only pieces: building the blobs from a vocabulary, and an encoder that owns them.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
@@ -199,6 +200,13 @@ int64_t host_threads();
 // Texts shorter than this are encoded by one thread: below it, handing chunks to other
 // threads costs more than it saves.
 constexpr int64_t kChunkedMinBytes = 1 << 18;
+
+// How many chunks encode_chunked cuts a text of n bytes into for `threads` threads:
+// several per thread, so that a thread that drew easy text takes more (the halves of a
+// document can differ twofold in cost), but none under kChunkedMinBytes / 2.
+inline int64_t chunked_parts(int64_t n, int64_t threads) {
+  return std::max<int64_t>(threads, std::min<int64_t>(4 * threads, n / (kChunkedMinBytes / 2)));
+}
 
 // Encodes the row s[0..n) as `parts` chunks on several threads, with exactly the ids of
 // enc.encode. Each chunk is encoded from a guessed start (its first character); at each

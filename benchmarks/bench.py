@@ -660,6 +660,14 @@ def memory_total() -> str:
         return "unknown"
 
 
+def publish(report: str, out: Path | None) -> None:
+    """Prints a markdown report and, with --out, appends it to that file."""
+    print(report)
+    if out:
+        with open(out, "a") as f:
+            f.write(report + "\n")
+
+
 @functools.lru_cache(maxsize=None)  # read once, when the run starts (see main)
 def git_commit() -> str:
     try:

@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import corpus  # noqa: E402
 import jaxbpe  # noqa: E402
-from bench import PATHOLOGICAL, utf8_pieces  # noqa: E402
+from bench import PATHOLOGICAL, publish, utf8_pieces  # noqa: E402
 
 MIB = 1 << 20
 KINDS = ("english", "multilingual", "code")
@@ -206,10 +206,7 @@ def main() -> int:
         stage_run(args)
         return 0
     report, exact = (stage_table(args.stages_from), True) if args.stages_from else run(args)
-    print(report)
-    if args.out:
-        with open(args.out, "a") as f:
-            f.write(report + "\n")
+    publish(report, args.out)
     return 0 if exact else 1
 
 

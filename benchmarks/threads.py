@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import corpus  # noqa: E402
 import jaxbpe  # noqa: E402
-from bench import cpu_model, git_commit, utf8_pieces  # noqa: E402
+from bench import cpu_model, git_commit, publish, utf8_pieces  # noqa: E402
 
 KINDS = ("english", "multilingual", "code")
 CORES = len(os.sched_getaffinity(0))
@@ -62,6 +62,11 @@ def custom_call_ids(jitted, enc, data, lengths) -> np.ndarray:
     return np.asarray(tokens)[0, : int(counts[0])]
 
 
+def as_lists(ids) -> list:
+    """Ids from any path (a numpy array, or a list of lists) as plain lists."""
+    return [list(map(int, x)) for x in ids] if isinstance(ids, list) else ids.tolist()
+
+
 def measure(enc, ref, kind: str, size: int, repeats: int) -> tuple[list[str], bool]:
     text = corpus.text(kind, size)
     doc = text.encode()
@@ -82,9 +87,6 @@ def measure(enc, ref, kind: str, size: int, repeats: int) -> tuple[list[str], bo
     rows, exact = [], True
     for path, (nbytes, run) in paths.items():
         one, many, (ids_one, ids_many) = one_and_many(run, repeats)
-
-        def as_lists(ids):
-            return [list(map(int, x)) for x in ids] if isinstance(ids, list) else ids.tolist()
 
         same = as_lists(ids_one) == as_lists(ids_many) == expected[path]
         exact &= same
@@ -125,10 +127,7 @@ def main() -> int:
             lines += rows
             exact &= same
     report = "\n".join(lines) + "\n"
-    print(report)
-    if args.out:
-        with open(args.out, "a") as f:
-            f.write(report + "\n")
+    publish(report, args.out)
     return 0 if exact else 1
 
 

@@ -27,6 +27,11 @@ def specials_header(blob: Annotated[NDArray[numpy.uint8], dict(shape=(None,), or
     int64[2]: the count and the longest token's bytes of a special-tokens blob.
     """
 
+def nfc(text: bytes) -> bytes:
+    """
+    The NFC form of UTF-8 text, as Hugging Face tokenizers' NFC normalizer gives it.
+    """
+
 def codepoint_classes() -> Annotated[NDArray[numpy.uint8], dict(shape=(None,))]:
     """
     uint8[0x110000]: the class bits (unicode.h) the pre-tokenizers use for each code point.

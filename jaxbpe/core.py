@@ -8,7 +8,6 @@ import bisect
 import functools
 import os
 import re
-import unicodedata
 import weakref
 from collections.abc import Collection, Iterable, Sequence
 from typing import AbstractSet, Literal
@@ -60,9 +59,10 @@ class Encoding:
     Beyond tiktoken, for the open models' tokenizers: `added_tokens` are Hugging Face's
     added tokens that are no special tokens: split out of any text, whatever
     `allowed_special` says (as Hugging Face does), in the host API and in jit alike. A
-    `normalizer` ("NFC") is applied by the host API to the text between special and
-    added tokens (Hugging Face's order); `jaxbpe.encode` in jit and bytes given to
-    `encode_to_numpy` are taken as already normalised.
+    `normalizer` ("NFC", with the Unicode data of Hugging Face's normaliser, not this
+    Python's) is applied by the host API to the text between special and added tokens
+    (Hugging Face's order); `jaxbpe.encode` in jit and bytes given to `encode_to_numpy`
+    are taken as already normalised.
     """
 
     def __init__(
@@ -536,6 +536,13 @@ class Encoding:
         """The normalizer the host API applies to text ("NFC"), or None."""
         return self._normalizer
 
+    def normalize(self, text: str) -> str:
+        """text as the host API normalises it before encoding (unchanged without a
+        normalizer): what to turn into bytes for `jaxbpe.encode`, which takes them as
+        normalised. NFC here is Hugging Face's, whose Unicode data is not this Python's
+        `unicodedata`'s."""
+        return _nfc(text) if self._normalizer else text
+
     @property
     def added_tokens(self) -> dict[str, int]:
         """Hugging Face's added tokens that are no special tokens: split out of any text."""
@@ -591,7 +598,7 @@ class Encoding:
         ids: list[int] = []
         for segment, special in self._segments(_valid_text(text), allowed):
             if self._normalizer:
-                segment = unicodedata.normalize("NFC", segment)
+                segment = _nfc(segment)
             if self._splitter is None:
                 ids += self._native.encode_list(_utf8(segment), _NO_SPECIALS)
             else:
@@ -603,7 +610,7 @@ class Encoding:
     def _all_normalized(self, texts: Iterable[str]) -> bool:
         """Whether normalising changes none of the texts. (Then neither does it change the
         text between their special tokens: a part of a normalised text is normalised.)"""
-        return not self._normalizer or all(unicodedata.is_normalized("NFC", t) for t in texts)
+        return not self._normalizer or all(_native.nfc(data := _utf8(t)) == data for t in texts)
 
     def _segments(self, text: str, allowed: frozenset[str]) -> Iterable[tuple[str, str | None]]:
         """The text between allowed special tokens and added tokens, each with the token
@@ -621,6 +628,8 @@ class Encoding:
         last_piece_token_len."""
         tokens = self._encode(text, allowed)
         *_, (tail, _) = self._segments(_valid_text(text), allowed)
+        if self._normalizer:
+            tail = _nfc(tail)
         if self._splitter is None:
             data = _utf8(tail)
             bounds = self._native.piece_bounds(data)
@@ -805,6 +814,12 @@ def _valid_text(text: str) -> str:
         return text
     except UnicodeEncodeError:
         return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def _nfc(text: str) -> str:
+    """NFC as Hugging Face tokenizers normalises, whose Unicode data is not this Python's
+    (tools/gen_nfc_tables.py)."""
+    return _native.nfc(_utf8(text)).decode("utf-8")
 
 
 def _utf8(text: str) -> bytes:

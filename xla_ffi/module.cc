@@ -12,6 +12,7 @@
 #include "ffi_cpu.h"
 #include "jaxbpe/host.h"
 #include "jaxbpe/host_executor.h"
+#include "jaxbpe/nfc.h"
 
 namespace nb = nanobind;
 using namespace nb::literals;
@@ -411,6 +412,17 @@ NB_MODULE(_native, m) {
         return to_numpy(std::vector<int64_t>{sp.count, sp.max_len});
       },
       "blob"_a, "int64[2]: the count and the longest token's bytes of a special-tokens blob.");
+  m.def(
+      "nfc",
+      [](nb::bytes text) {
+        std::string out;
+        {
+          nb::gil_scoped_release release;
+          out = nfc(reinterpret_cast<const uint8_t*>(text.c_str()), int64_t(text.size()));
+        }
+        return nb::bytes(out.data(), out.size());
+      },
+      "text"_a, "The NFC form of UTF-8 text, as Hugging Face tokenizers' NFC normalizer gives it.");
   m.def("codepoint_classes", &codepoint_classes,
         "uint8[0x110000]: the class bits (unicode.h) the pre-tokenizers use for each code point.");
   // Constants the Python layer shares with the handlers (defined once, here in C++).

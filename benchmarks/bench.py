@@ -352,7 +352,9 @@ def bpe_openai_contenders(name: str, ranks: dict[bytes, int], notes: list[str]) 
     )
 
 
-def gigatoken_contenders(name: str, ranks: dict[bytes, int], notes: list[str]) -> list[Contender]:
+def gigatoken_encoding(name: str):
+    """gigatoken's tiktoken-like encoding of one of jaxbpe's known encodings (ImportError
+    without gigatoken)."""
     import gigatoken
 
     known = jaxbpe.known_encoding(name)
@@ -362,7 +364,11 @@ def gigatoken_contenders(name: str, ranks: dict[bytes, int], notes: list[str]) -
         tokenizer = gigatoken.Tokenizer.from_tiktoken(
             path, pretokenizer=known.pattern, special_tokens=known.special_tokens
         )
-    enc = tokenizer.as_tiktoken()
+    return tokenizer.as_tiktoken()
+
+
+def gigatoken_contenders(name: str, ranks: dict[bytes, int], notes: list[str]) -> list[Contender]:
+    enc = gigatoken_encoding(name)
     return single_and_batch(
         "gigatoken",
         # num_threads=1 is its documented way to keep one text on one thread.

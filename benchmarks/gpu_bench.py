@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import corpus  # noqa: E402
 import jaxbpe  # noqa: E402
-from bench import PATHOLOGICAL, publish, utf8_pieces  # noqa: E402
+from bench import PATHOLOGICAL, gigatoken_encoding, publish, utf8_pieces  # noqa: E402
 
 MIB = 1 << 20
 KINDS = ("english", "multilingual", "code")
@@ -102,14 +102,7 @@ def cpu_contenders(name: str, ref):
         (f"tiktoken {CORES} thr", lambda texts: ref.encode_ordinary_batch(pieces(texts), num_threads=CORES)),
     ]
     try:
-        import gigatoken
-
-        known = jaxbpe.known_encoding(name)
-        path = Path(os.environ.get("TMPDIR", "/tmp")) / known.ranks.filename
-        path.write_bytes(jaxbpe.rank_file_bytes(known.ranks))
-        giga = gigatoken.Tokenizer.from_tiktoken(
-            path, pretokenizer=known.pattern, special_tokens=known.special_tokens
-        ).as_tiktoken()
+        giga = gigatoken_encoding(name)
         contenders.append((f"gigatoken {CORES} thr", lambda texts: giga.encode_ordinary_batch(pieces(texts))))
     except ImportError:
         pass

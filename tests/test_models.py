@@ -126,8 +126,11 @@ def test_qwen_host_api_normalises_to_nfc():
     qwen3 = model_encoding("qwen3")
     assert qwen3.encode("cafe\u0301") == qwen3.encode("café")
     assert qwen3.encode_to_numpy("cafe\u0301").tolist() == qwen3.encode("café")
-    # Bytes are taken as already normalised (as in jit).
+    # Bytes are taken as already normalised (as in jit): normalize() gives the text to lay out.
     assert qwen3.encode_to_numpy("cafe\u0301".encode()).tolist() != qwen3.encode("café")
+    assert qwen3.normalize("cafe\u0301") == "café"
+    assert qwen3.encode_to_numpy(qwen3.normalize("cafe\u0301").encode()).tolist() == qwen3.encode("café")
+    assert model_encoding("llama3").normalize("cafe\u0301") == "cafe\u0301"  # no normalizer
 
 
 def gpt2_tokenizer_json(**overrides) -> dict:

@@ -4,6 +4,7 @@ its signatures, return types, errors and behaviour, compared with tiktoken itsel
 from __future__ import annotations
 
 import inspect
+import os
 import subprocess
 import sys
 import textwrap
@@ -171,6 +172,10 @@ def test_data_gym_files_load_like_tiktoken(tmp_path, monkeypatch):
     assert ours == tiktoken.load.data_gym_to_mergeable_bpe_ranks(vocab_bpe, encoder_json)
 
 
+# What scripts/sanitize.sh sets, which a child Python with an environment of its own needs.
+SANITIZER_ENV = {k: v for k, v in os.environ.items() if k in ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS")}
+
+
 def test_tiktoken_plugins_are_found_and_duplicates_refused(tmp_path):
     plugins = tmp_path / "tiktoken_ext"
     plugins.mkdir()
@@ -185,7 +190,7 @@ def test_tiktoken_plugins_are_found_and_duplicates_refused(tmp_path):
     program = ("import jaxbpe; print(jaxbpe.list_encoding_names()[-1]); "
                "print(jaxbpe.get_encoding('tiny').encode('hi <|tiny|>', allowed_special='all'))")
     run = lambda: subprocess.run([sys.executable, "-P", "-c", program], capture_output=True, text=True,  # noqa: E731
-                                 env={"PYTHONPATH": str(tmp_path), "PATH": ""}, timeout=120)
+                                 env=SANITIZER_ENV | {"PYTHONPATH": str(tmp_path), "PATH": ""}, timeout=120)
     out = run()
     assert out.stdout.split("\n")[:2] == ["tiny", "[5303, 220, 60000]"], out.stderr
     (plugins / "jaxbpe_test_clash.py").write_text("ENCODING_CONSTRUCTORS = {'gpt2': None}\n")

@@ -16,6 +16,7 @@ import os
 import pkgutil
 import tarfile
 import threading
+import uuid
 import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -471,10 +472,12 @@ def fetch_rank_file(f: RankFile) -> bytes:
 
 
 def _store(f: RankFile, data: bytes) -> bytes:
-    """Writes a verified rank file into jaxbpe's cache."""
+    """Writes a verified rank file into jaxbpe's cache. The part file's name is this
+    writer's own: processes that fetch the same file at once (data-loader workers on a
+    new machine) each rename a whole file into place."""
     target = cache_dir() / f.filename
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".part")
+    tmp = target.with_name(f"{target.name}.{uuid.uuid4()}.part")
     tmp.write_bytes(data)
     tmp.replace(target)
     return data

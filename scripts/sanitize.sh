@@ -39,6 +39,6 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
   "$(site "$venv/bin/python")" ||
   { echo "sanitize.sh: the sanitized extension is not the one imported" >&2; exit 1; }
 # The benchmark's and the examples' tests spend their time in uninstrumented code
-# (other tokenizers, model training); every other test runs.
-"$venv/bin/python" -m pytest -q -p no:cacheprovider tests \
+# (other tokenizers, model training); every other test runs, one worker per core.
+"$venv/bin/python" -m pytest -q -p no:cacheprovider -n auto tests \
   --ignore=tests/test_bench.py --ignore=tests/test_examples.py "$@"

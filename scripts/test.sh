@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/lint.sh
 .venv/bin/python -m jaxbpe fetch gpt2 cl100k_base o200k_base
-.venv/bin/python -m pytest -q -p no:cacheprovider tests "$@"
+# -n auto: one pytest worker per core (pytest-xdist); the suite is CPU-bound.
+.venv/bin/python -m pytest -q -p no:cacheprovider -n auto tests "$@"
 # tiktoken's own test suite, with `import tiktoken` replaced by `import jaxbpe as tiktoken`
 # (scripts/tiktoken_suite.py downloads it and checks its sha256).
 .venv/bin/python scripts/tiktoken_suite.py build/tiktoken_suite

@@ -49,7 +49,7 @@ struct Uncached {
     return words.data();
   }
   template <typename Emit>
-  bool emit_cached(const uint8_t*, int64_t, Emit&) const {
+  bool emit_cached(const uint8_t*, int64_t, int64_t, Emit&) const {
     return false;
   }
   void store(const uint8_t*, int64_t, const int32_t*, int64_t) {}
@@ -145,11 +145,11 @@ int main(int argc, char** argv) {
         const int64_t end = jaxbpe::piece_end(enc.pattern, t, pos);
         int64_t emitted = 0;
         auto count = [&](int32_t) { ++emitted; };
-        if (work.emit_cached(text.data() + pos, end - pos, count)) {
+        if (work.emit_cached(text.data() + pos, end - pos, run.n - pos, count)) {
           ++hits;
           hit_bytes += end - pos;
         } else {
-          enc.encode_cached_piece(text.data() + pos, end - pos, work, count);
+          enc.encode_cached_piece(text.data() + pos, end - pos, run.n - pos, work, count);
         }
         pos = end;
       }

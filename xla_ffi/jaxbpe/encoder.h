@@ -14,13 +14,13 @@ struct Encoder {
   ClassTable classes;
   Pattern pattern;
 
-  // Emits the ids of one piece. `work` provides the long-piece workspace (see
-  // encode_piece) and a cache of pieces' ids: emit_cached() and store(), which may be
-  // no-ops.
+  // Emits the ids of one piece, of which `readable` >= len bytes may be read. `work`
+  // provides the long-piece workspace (see encode_piece) and a cache of pieces' ids:
+  // emit_cached() and store(), which may be no-ops.
   template <typename Work, typename Emit>
-  JAXBPE_HD void encode_cached_piece(const uint8_t* piece, int64_t len, Work& work,
-                                     Emit& emit) const {
-    if (work.emit_cached(piece, len, emit)) return;
+  JAXBPE_HD void encode_cached_piece(const uint8_t* piece, int64_t len, int64_t readable,
+                                     Work& work, Emit& emit) const {
+    if (work.emit_cached(piece, len, readable, emit)) return;
     int32_t ids[Work::kMaxIds];
     int64_t count = 0;
     auto record = [&](int32_t id) {
@@ -39,7 +39,7 @@ struct Encoder {
     with_pattern(pattern, [&](auto id) {
       for (int64_t pos = 0; pos < n;) {
         const int64_t end = pattern_piece_end<decltype(id)::value>(text, pos);
-        encode_cached_piece(s + pos, end - pos, work, emit);
+        encode_cached_piece(s + pos, end - pos, n - pos, work, emit);
         pos = end;
       }
     });
@@ -63,7 +63,7 @@ struct Encoder {
       for (const int64_t last = m.start < stop ? m.start : stop; pos < last;) {
         if (!visit(pos)) return pos;
         const int64_t end = piece_end(pattern, text, pos);
-        encode_cached_piece(s + pos, end - pos, work, emit);
+        encode_cached_piece(s + pos, end - pos, n - pos, work, emit);
         pos = end;
       }
       if (pos >= stop || m.len == 0 || !visit(pos)) return pos;

@@ -37,13 +37,19 @@ Specials checked_specials(const uint8_t* blob, int64_t size);
 // a cache of the ids of the pieces seen so far. Text repeats its words, and the cache
 // answers most pieces without merging them (160-210 instructions per byte, callgrind).
 //
-// The cache is sized for one document's vocabulary: up to kMaxEntries pieces of up to
-// kMaxBytes bytes (CJK runs and code identifiers included), with any number of ids. It
-// is an open-addressing table of 16-byte slots (half full at most) over an arena that
-// holds each piece's ids and bytes; when either is full, it starts afresh. Its memory is
-// bounded by kSlots * 16 + kArenaBytes (10 MiB), of which only what a thread fills
-// becomes resident.
+// The cache is sized for one document's vocabulary. Pieces of up to kShortBytes bytes,
+// most of the pieces of any text, are keyed by their bytes and length packed in one word,
+// and their slot holds up to two ids itself: a hit is one multiply, one compare and no
+// second memory access. Longer pieces, up to kMaxBytes (CJK runs and code identifiers
+// included), have slots keyed by a hash, holding where their ids and bytes are in an
+// arena. Any piece with more ids than its slot holds keeps them in the arena too. Both
+// tables are open-addressing and at most half full; when a table or the arena is full,
+// the cache starts afresh. Its memory is bounded by (kShortSlots + kSlots) * 16 +
+// kArenaBytes (12 MiB), of which only what a thread fills becomes resident.
 class HostWork {
+  static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+                "short_key packs a piece's bytes as a little-endian word");
+
  public:
   int32_t* get(int64_t n) {
     const size_t words = size_t(long_piece_workspace(n));
@@ -56,19 +62,33 @@ class HostWork {
     return workspace_.get();
   }
 
-  // Emits the cached ids of piece p[0..n) and returns true, or returns false.
+  // Emits the cached ids of piece p[0..n) and returns true, or returns false. The
+  // `readable` >= n bytes from p may be read (a short piece is then loaded as one word).
   template <typename Emit>
-  bool emit_cached(const uint8_t* p, int64_t n, Emit& emit) const {
-    if (n > kMaxBytes || !slots_) return false;
+  bool emit_cached(const uint8_t* p, int64_t n, int64_t readable, Emit& emit) const {
+    if (!slots_) return false;
+    if (n <= kShortBytes) {
+      const uint64_t key = short_key(p, n, readable);
+      for (size_t i = short_index(key);; i = (i + 1) & (kShortSlots - 1)) {
+        const ShortSlot& s = short_slots_[i];
+        if (s.key == key) {
+          if (s.ids[0] < 0) return emit_all(arena_ids(uint32_t(~s.ids[0])), s.ids[1], emit);
+          emit(s.ids[0]);
+          if (s.ids[1] >= 0) emit(s.ids[1]);
+          return true;
+        }
+        if (s.key == 0) return false;
+      }
+    }
+    if (n > kMaxBytes) return false;
     const uint64_t h = piece_hash(p, n);
     for (size_t i = size_t(h) & (kSlots - 1);; i = (i + 1) & (kSlots - 1)) {
       const Slot& s = slots_[i];
       if (s.len == 0) return false;
       if (s.hash != h || s.len != n) continue;
-      const int32_t* ids = reinterpret_cast<const int32_t*>(arena_.get() + s.offset);
-      if (std::memcmp(ids + s.count, p, size_t(n)) != 0) continue;
-      for (uint32_t k = 0; k < s.count; ++k) emit(ids[k]);
-      return true;
+      const int32_t* ids = arena_ids(s.offset);
+      if (!long_bytes_equal(reinterpret_cast<const uint8_t*>(ids + s.count), p, n)) continue;
+      return emit_all(ids, s.count, emit);
     }
   }
 
@@ -76,22 +96,40 @@ class HostWork {
   // ids), after emit_cached did not find it.
   void store(const uint8_t* p, int64_t n, const int32_t* ids, int64_t count) {
     if (n > kMaxBytes || count > kMaxIds) return;
-    const size_t bytes = size_t(4 * count + ((n + 3) & ~int64_t(3)));
+    const bool short_piece = n <= kShortBytes;
+    const bool inline_ids = short_piece && count <= 2;
+    // The arena holds the ids of a piece whose slot cannot, and a long piece's bytes.
+    const size_t bytes =
+        inline_ids ? 0 : size_t(4 * count + (short_piece ? 0 : (n + 3) & ~int64_t(3)));
     if (entries_ == kMaxEntries || arena_used_ + bytes > kArenaBytes) clear();
-    if (!slots_) {
-      slots_.reset(static_cast<Slot*>(std::calloc(kSlots, sizeof(Slot))));
-      arena_.reset(static_cast<uint8_t*>(std::malloc(kArenaBytes)));
-      if (!slots_ || !arena_) throw std::bad_alloc();
+    if (!slots_) allocate();
+    const uint32_t offset = uint32_t(arena_used_);
+    if (!inline_ids) {
+      uint8_t* entry = arena_.get() + arena_used_;
+      std::memcpy(entry, ids, size_t(4 * count));
+      if (!short_piece) std::memcpy(entry + 4 * count, p, size_t(n));
+      arena_used_ += bytes;
+    }
+    ++entries_;
+    if (short_piece) {
+      const uint64_t key = short_key(p, n, n);
+      size_t i = short_index(key);
+      while (short_slots_[i].key != 0) i = (i + 1) & (kShortSlots - 1);
+      ShortSlot& s = short_slots_[i];
+      s.key = key;
+      if (inline_ids) {
+        s.ids[0] = ids[0];
+        s.ids[1] = count == 2 ? ids[1] : -1;
+      } else {
+        s.ids[0] = int32_t(~offset);
+        s.ids[1] = int32_t(count);
+      }
+      return;
     }
     const uint64_t h = piece_hash(p, n);
     size_t i = size_t(h) & (kSlots - 1);
     while (slots_[i].len != 0) i = (i + 1) & (kSlots - 1);
-    uint8_t* entry = arena_.get() + arena_used_;
-    std::memcpy(entry, ids, size_t(4 * count));
-    std::memcpy(entry + 4 * count, p, size_t(n));
-    slots_[i] = Slot{h, uint32_t(arena_used_), uint16_t(n), uint16_t(count)};
-    arena_used_ += bytes;
-    ++entries_;
+    slots_[i] = Slot{h, offset, uint16_t(n), uint16_t(count)};
   }
 
   // Ties the piece cache to the vocabulary of t: ids cached for another are forgotten.
@@ -110,11 +148,18 @@ class HostWork {
     }
   }
 
-  static constexpr int64_t kMaxBytes = 256, kMaxIds = kMaxBytes;
-  static constexpr size_t kSlots = size_t(1) << 17, kMaxEntries = kSlots / 2;
+  static constexpr int64_t kShortBytes = 7, kMaxBytes = 256, kMaxIds = kMaxBytes;
+  static constexpr int kShortBits = 17;
+  static constexpr size_t kShortSlots = size_t(1) << kShortBits;
+  static constexpr size_t kSlots = size_t(1) << 17;
+  static constexpr size_t kMaxEntries = kSlots / 2;  // of either table: the two together
   static constexpr size_t kArenaBytes = size_t(8) << 20;
 
  private:
+  struct ShortSlot {
+    uint64_t key;    // short_key of the piece; 0 in an empty slot
+    int32_t ids[2];  // its one or two ids (ids[1] = -1 for one), or ~offset, count
+  };
   struct Slot {
     uint64_t hash;
     uint32_t offset;  // of the entry in the arena: its ids, then the piece's bytes
@@ -126,6 +171,22 @@ class HostWork {
   };
   static constexpr size_t kKeptWorkspaceWords = 1 << 16;
 
+  // A short piece's bytes (low bytes first) with its length in the top byte, so that no
+  // two pieces share a key and no key is 0. One load where 8 bytes may be read.
+  static uint64_t short_key(const uint8_t* p, int64_t n, int64_t readable) {
+    uint64_t bytes;
+    if (readable >= 8) {
+      std::memcpy(&bytes, p, 8);
+      bytes &= ~uint64_t(0) >> (64 - 8 * n);
+    } else {
+      bytes = load_le(p, int(n));
+    }
+    return bytes | uint64_t(n) << 56;
+  }
+  static size_t short_index(uint64_t key) {
+    return size_t((key * 0x9e3779b97f4a7c15ULL) >> (64 - kShortBits));
+  }
+
   // Pieces of up to 16 bytes are hashed from two overlapping words (cheap, and they cover
   // the whole piece); longer ones, whose middles tell them apart, from all of their bytes.
   static uint64_t piece_hash(const uint8_t* p, int64_t n) {
@@ -135,15 +196,44 @@ class HostWork {
     return mix64(head * 31 + tail + uint64_t(n));
   }
 
+  // Whether a[0..n) == b[0..n) for a piece of the long table (n > kShortBytes): two
+  // overlapping words up to 16 bytes, where memcmp's call would cost more than the compare.
+  static bool long_bytes_equal(const uint8_t* a, const uint8_t* b, int64_t n) {
+    if (n < 8 || n > 16) return std::memcmp(a, b, size_t(n)) == 0;
+    return load_le(a, 8) == load_le(b, 8) && load_le(a + n - 8, 8) == load_le(b + n - 8, 8);
+  }
+
+  const int32_t* arena_ids(uint32_t offset) const {
+    return reinterpret_cast<const int32_t*>(arena_.get() + offset);
+  }
+
+  template <typename Emit>
+  static bool emit_all(const int32_t* ids, int64_t count, Emit& emit) {
+    for (int64_t k = 0; k < count; ++k) emit(ids[k]);
+    return true;
+  }
+
+  void allocate() {
+    short_slots_.reset(static_cast<ShortSlot*>(std::calloc(kShortSlots, sizeof(ShortSlot))));
+    slots_.reset(static_cast<Slot*>(std::calloc(kSlots, sizeof(Slot))));
+    arena_.reset(static_cast<uint8_t*>(std::malloc(kArenaBytes)));
+    if (!short_slots_ || !slots_ || !arena_) throw std::bad_alloc();
+  }
+
   void clear() {
-    if (entries_ > 0) std::memset(slots_.get(), 0, kSlots * sizeof(Slot));
+    if (entries_ > 0) {
+      std::memset(short_slots_.get(), 0, kShortSlots * sizeof(ShortSlot));
+      std::memset(slots_.get(), 0, kSlots * sizeof(Slot));
+    }
     entries_ = 0;
     arena_used_ = 0;
   }
 
   std::unique_ptr<int32_t[]> workspace_;
   size_t workspace_words_ = 0;
-  std::unique_ptr<Slot[], FreeDeleter> slots_;     // calloc'ed: resident as they are used
+  // calloc'ed: resident as they are used.
+  std::unique_ptr<ShortSlot[], FreeDeleter> short_slots_;
+  std::unique_ptr<Slot[], FreeDeleter> slots_;
   std::unique_ptr<uint8_t[], FreeDeleter> arena_;  // malloc'ed, uninitialized
   size_t entries_ = 0, arena_used_ = 0;
   uint64_t vocabulary_ = 0;  // whose ids the cache holds (any, while it holds none)

@@ -234,12 +234,136 @@ JAXBPE_HD int64_t punct_end(const View& t, int64_t pos) {
   return e;
 }
 
+// The bytes of x (eight bytes, the first lowest) that are ASCII in [lo, hi], as a mask of
+// their high bits. Each byte's sums stay below 0x100, so no carry crosses bytes.
+JAXBPE_HD uint64_t ascii_bytes_in(uint64_t x, uint8_t lo, uint8_t hi) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL, kHigh = 0x8080808080808080ULL;
+  const uint64_t low7 = x & ~kHigh;
+  const uint64_t at_least_lo = low7 + (0x80 - lo) * kOnes, above_hi = low7 + (0x7F - hi) * kOnes;
+  return at_least_lo & ~above_hi & ~x & kHigh;
+}
+
+// Runs of letters and of lower-ish letters, whose ASCII members are ranges
+// (tests/test_unicode_classes.py checks the table against them), go eight bytes at a
+// time: the bytes of x in the class kMask, as ascii_bytes_in. Other runs (upper case,
+// digits, punctuation), mostly a byte or two, measured better a byte at a time.
+template <uint8_t kMask>
+constexpr bool kWordAtATime = kMask == kLetter || kMask == kLowerish;
+
+template <uint8_t kMask>
+JAXBPE_HD uint64_t ascii_class_bytes(uint64_t x) {
+  static_assert(kWordAtATime<kMask>, "a class whose ASCII members are one range");
+  if constexpr (kMask == kLetter) return ascii_bytes_in(x | 0x2020202020202020ULL, 'a', 'z');
+  return ascii_bytes_in(x, 'a', 'z');
+}
+
+template <typename View>
+struct AsciiScan {
+  const View& t;
+  const int64_t stop = t.scan_end();
+
+  // The class of the byte at pos, or -1 if it is not ASCII or not readable.
+  JAXBPE_HD int kind(int64_t pos) const {
+    if (pos >= stop || t.s[pos] >= 0x80) return -1;
+    return t.classes.blocks[t.s[pos]];
+  }
+  // End of the run of ASCII bytes from pos whose class has any bit of kMask (for kOther:
+  // none of its bits), of at most `max` bytes (0: unbounded); -1 unless it is decided:
+  // an ASCII byte or the end of the text ends it, or it is `max` long. Runs of the
+  // classes that are ASCII ranges go eight bytes at a time (words are 4-5 letters long
+  // on average, so mostly one step instead of a loop per letter).
+  template <uint8_t kMask>
+  JAXBPE_HD int64_t run_end(int64_t pos, int64_t max = 0) const {
+    const bool capped = max > 0 && max < stop - pos;
+    const int64_t last = capped ? pos + max : stop;
+    if constexpr (kWordAtATime<kMask>) {
+      for (; last - pos >= 8; pos += 8) {
+        const uint64_t outside =
+            ~ascii_class_bytes<kMask>(load_le(t.s + pos, 8)) & 0x8080808080808080ULL;
+        if (outside) {
+          pos += lowest_bit(outside) / 8;
+          return t.s[pos] < 0x80 ? pos : -1;
+        }
+      }
+    }
+    for (; pos < last; ++pos) {
+      const uint8_t b = t.s[pos];
+      if (b >= 0x80) return -1;
+      const uint8_t k = t.classes.blocks[b];
+      if (kMask == kOther ? (k & kOther) != 0 : (k & kMask) == 0) return pos;
+    }
+    return capped || pos == t.end ? pos : -1;
+  }
+};
+
+// The ASCII fast path of pattern_piece_end: the end of the match at pos when it is
+// decided by ASCII bytes alone, or 0 to leave it to the full scanner. Most pieces of most
+// text are an ASCII word with its optional prefix, a punctuation run or a digit group;
+// here each is one loop over bytes whose class is one load from the table's first block,
+// with none of the per-character decoding and alternative-by-alternative tries of the
+// full scanner. A run is decided when it stops at an ASCII byte (which the full
+// scanner's run would stop at too, as its class is the same) or at the end of the text;
+// a run that reaches a non-ASCII byte, which might continue it, or the view's scan end
+// is not, and neither is any case this does not handle (contractions, whitespace,
+// prefixes before anything but letters). What it decides is what the full scanner
+// returns: the fuzzers and the parity suites compare both with the reference.
+template <int32_t kId, typename View>
+JAXBPE_HD int64_t ascii_piece_end(const View& t, int64_t pos) {
+  constexpr PatternSpec spec = kPatterns[kId];
+  const AsciiScan<View> a{t};
+  const int k = a.kind(pos);
+  if (k < 0) return 0;
+  int64_t letters = pos;  // where the letters of a letter piece start
+  if (!(k & kLetter)) {
+    if (k & kNumber) {
+      const int64_t e = a.template run_end<kNumber>(pos, spec.max_digits);
+      return e < 0 ? 0 : e;
+    }
+    if (spec.contractions == Contractions::kCaseSensitive ||
+        spec.contractions == Contractions::kCaseInsensitive) {
+      if (t.s[pos] == '\'') return 0;
+    }
+    const bool prefix =
+        spec.letters == Letters::kSpacePrefix ? (k & kBlank) != 0 : !(k & (kNewline | kNumber));
+    const int next = prefix ? a.kind(pos + 1) : 0;
+    if (next < 0) return 0;
+    if (next & kLetter) {
+      letters = pos + 1;
+    } else {
+      if (!is_other(uint8_t(k))) return 0;  // whitespace: its rules are the full scanner's
+      const int64_t e = a.template run_end<kOther>(pos);
+      if (e < 0) return 0;
+      if constexpr (spec.punct_trailing == 0) return e;
+      const int64_t trailing = a.template run_end<spec.punct_trailing>(e);
+      return trailing < 0 ? 0 : trailing;
+    }
+  }
+  int64_t e;
+  if constexpr (spec.letters == Letters::kCaseRuns) {
+    // [A-Z]*[a-z]+ or else [A-Z]+[a-z]*: ASCII letters are upper-ish or lower-ish, never
+    // both, so either is the upper case run followed by the lower case run.
+    e = a.template run_end<kUpperish>(letters);
+    if (e >= 0) e = a.template run_end<kLowerish>(e);
+  } else {
+    e = a.template run_end<kLetter>(letters);
+  }
+  if (e < 0) return 0;
+  if constexpr (spec.contractions == Contractions::kCaseInsensitiveSuffix) {
+    if (e < t.end && t.s[e] == '\'') {
+      const int64_t c = contraction_end(t, e, true);
+      return c ? c : e;
+    }
+  }
+  return e;
+}
+
 // The end of the match at pos of the pattern kPatterns[kId] (see PatternSpec). The
 // alternatives that can match at pos are told apart by the class of the character there
 // (and of the next one, after an optional prefix), so each is tried only where it can.
 template <int32_t kId, typename View>
 JAXBPE_HD int64_t pattern_piece_end(const View& t, int64_t pos) {
   constexpr PatternSpec spec = kPatterns[kId];
+  if (const int64_t e = ascii_piece_end<kId>(t, pos)) return e;
   if constexpr (spec.contractions == Contractions::kCaseSensitive ||
                 spec.contractions == Contractions::kCaseInsensitive)
     if (int64_t e = contraction_end(t, pos, spec.contractions == Contractions::kCaseInsensitive))

@@ -99,6 +99,9 @@ struct Text {
   int64_t end;
   ClassTable classes;
 
+  // Where a scan must stop reading: the text's end.
+  JAXBPE_HD int64_t scan_end() const { return end; }
+
   JAXBPE_HD Char at(int64_t pos) const {
     // ASCII, most of the bytes of most text, skips the decoder and the block index: the
     // block of U+0000..U+00FF is the first of `blocks` (tools/gen_unicode_classes.py).
@@ -123,6 +126,8 @@ struct BoundedText : Text {
   mutable bool overrun = false;
 
   JAXBPE_HD BoundedText(const Text& text, int64_t limit_) : Text(text), limit(limit_) {}
+
+  JAXBPE_HD int64_t scan_end() const { return limit < end ? limit : end; }
 
   JAXBPE_HD Char at(int64_t pos) const {
     if (pos < limit) return Text::at(pos);

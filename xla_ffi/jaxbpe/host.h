@@ -152,7 +152,7 @@ class HostWork {
   static constexpr int kShortBits = 17;
   static constexpr size_t kShortSlots = size_t(1) << kShortBits;
   static constexpr size_t kSlots = size_t(1) << 17;
-  static constexpr size_t kMaxEntries = kSlots / 2;  // of either table: the two together
+  static constexpr size_t kMaxEntries = kSlots / 2;  // both tables together: each half full
   static constexpr size_t kArenaBytes = size_t(8) << 20;
 
  private:

@@ -1,8 +1,8 @@
 // Instruction profile of the native encoder's stages, for callgrind (which counts
 // instructions, so a busy machine does not change the figures):
 //
-//   g++ -O3 -DNDEBUG -std=c++17 -Ixla_ffi benchmarks/profile_core.cc xla_ffi/jaxbpe/host.cc \
-//       -o /tmp/profile_core -lpthread
+//   g++ -O3 -DNDEBUG -march=x86-64-v2 -std=c++17 -Ixla_ffi benchmarks/profile_core.cc \
+//       xla_ffi/jaxbpe/host.cc -o /tmp/profile_core -lpthread
 //   valgrind --tool=callgrind --toggle-collect=profiled_run /tmp/profile_core DIR TEXT MODE
 //
 // DIR is written by fuzz/dump_tables.py; TEXT is a file of UTF-8 text, encoded as one row

@@ -106,6 +106,21 @@ def test_long_pieces_match_tiktoken(enc, ref, long_pieces):
     assert jitted_rows(enc, long_pieces) == ref.encode_ordinary_batch(long_pieces)
 
 
+def test_a_document_with_more_distinct_pieces_than_the_piece_cache_holds_matches_tiktoken():
+    # A thread's piece cache grows as it fills and starts afresh when full (at 262,144
+    # pieces of 8 to 256 bytes, host.h). 300,000 distinct words take one thread's cache
+    # through every size and past its largest, the second call from the cache as the
+    # first left it.
+    enc, ref = jaxbpe.get_encoding("cl100k_base"), reference("cl100k_base")
+    rng = random.Random(16)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    words = {"".join(rng.choices(letters, k=rng.randrange(8, 14))) for _ in range(300_000)}
+    text = " " + " ".join(words)
+    expected = ref.encode_ordinary(text)
+    for _ in range(2):
+        assert enc.encode_ordinary_batch([text], num_threads=1) == [expected]
+
+
 def test_adversarial_text_batch_and_jit_match_tiktoken(enc, ref, adversarial_texts):
     expected = ref.encode_ordinary_batch(adversarial_texts)
     assert enc.encode_ordinary_batch(adversarial_texts, num_threads=3) == expected

@@ -37,15 +37,19 @@ Specials checked_specials(const uint8_t* blob, int64_t size);
 // a cache of the ids of the pieces seen so far. Text repeats its words, and the cache
 // answers most pieces without merging them (160-210 instructions per byte, callgrind).
 //
-// The cache is sized for one document's vocabulary. Pieces of up to kShortBytes bytes,
-// most of the pieces of any text, are keyed by their bytes and length packed in one word,
-// and their slot holds up to two ids itself: a hit is one multiply, one compare and no
-// second memory access. Longer pieces, up to kMaxBytes (CJK runs and code identifiers
-// included), have slots keyed by a hash, holding where their ids and bytes are in an
-// arena. Any piece with more ids than its slot holds keeps them in the arena too. Both
-// tables are open-addressing and at most half full; when a table or the arena is full,
-// the cache starts afresh. Its memory is bounded by (kShortSlots + kSlots) * 16 +
-// kArenaBytes (12 MiB), of which only what a thread fills becomes resident.
+// The cache is sized for a whole document's vocabulary, an 8 MiB one of any corpus kind
+// included (up to 177,000 distinct pieces and 8.5 MiB of arena, CJK and multilingual
+// text). Pieces of up to kShortBytes bytes, most of the pieces of any text, are keyed by
+// their bytes and length packed in one word, and their slot holds up to two ids itself:
+// a hit is one multiply, one compare and no second memory access. Longer pieces, up to
+// kMaxBytes (CJK runs and code identifiers included), have slots keyed by a hash,
+// holding where their ids and bytes are in an arena. Any piece with more ids than its
+// slot holds keeps them in the arena too. Both tables are open-addressing and at most
+// half full. The long table and the arena start small and double as they fill, so that
+// what is resident follows what a thread has seen; when the short table, or the long
+// table or the arena at its largest, is full, the cache starts afresh at its first size.
+// Its memory is bounded by (kShortSlots + kMaxSlots) * 16 + kMaxArenaBytes (26 MiB; 30
+// for a moment while the long table doubles to its largest).
 class HostWork {
   static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
                 "short_key packs a piece's bytes as a little-endian word");
@@ -82,7 +86,7 @@ class HostWork {
     }
     if (n > kMaxBytes) return false;
     const uint64_t h = piece_hash(p, n);
-    for (size_t i = size_t(h) & (kSlots - 1);; i = (i + 1) & (kSlots - 1)) {
+    for (size_t i = size_t(h) & slot_mask_;; i = (i + 1) & slot_mask_) {
       const Slot& s = slots_[i];
       if (s.len == 0) return false;
       if (s.hash != h || s.len != n) continue;
@@ -101,8 +105,7 @@ class HostWork {
     // The arena holds the ids of a piece whose slot cannot, and a long piece's bytes.
     const size_t bytes =
         inline_ids ? 0 : size_t(4 * count + (short_piece ? 0 : (n + 3) & ~int64_t(3)));
-    if (entries_ == kMaxEntries || arena_used_ + bytes > kArenaBytes) clear();
-    if (!slots_) allocate();
+    make_room(short_piece, bytes);
     const uint32_t offset = uint32_t(arena_used_);
     if (!inline_ids) {
       uint8_t* entry = arena_.get() + arena_used_;
@@ -110,8 +113,8 @@ class HostWork {
       if (!short_piece) std::memcpy(entry + 4 * count, p, size_t(n));
       arena_used_ += bytes;
     }
-    ++entries_;
     if (short_piece) {
+      ++short_entries_;
       const uint64_t key = short_key(p, n, n);
       size_t i = short_index(key);
       while (short_slots_[i].key != 0) i = (i + 1) & (kShortSlots - 1);
@@ -126,10 +129,8 @@ class HostWork {
       }
       return;
     }
-    const uint64_t h = piece_hash(p, n);
-    size_t i = size_t(h) & (kSlots - 1);
-    while (slots_[i].len != 0) i = (i + 1) & (kSlots - 1);
-    slots_[i] = Slot{h, offset, uint16_t(n), uint16_t(count)};
+    ++long_entries_;
+    insert_slot(Slot{piece_hash(p, n), offset, uint16_t(n), uint16_t(count)});
   }
 
   // Ties the piece cache to the vocabulary of t: ids cached for another are forgotten.
@@ -151,9 +152,8 @@ class HostWork {
   static constexpr int64_t kShortBytes = 7, kMaxBytes = 256, kMaxIds = kMaxBytes;
   static constexpr int kShortBits = 17;
   static constexpr size_t kShortSlots = size_t(1) << kShortBits;
-  static constexpr size_t kSlots = size_t(1) << 17;
-  static constexpr size_t kMaxEntries = kSlots / 2;  // both tables together: each half full
-  static constexpr size_t kArenaBytes = size_t(8) << 20;
+  static constexpr size_t kFirstSlots = size_t(1) << 15, kMaxSlots = size_t(1) << 19;
+  static constexpr size_t kFirstArenaBytes = size_t(2) << 20, kMaxArenaBytes = size_t(16) << 20;
 
  private:
   struct ShortSlot {
@@ -213,29 +213,72 @@ class HostWork {
     return true;
   }
 
-  void allocate() {
-    short_slots_.reset(static_cast<ShortSlot*>(std::calloc(kShortSlots, sizeof(ShortSlot))));
-    slots_.reset(static_cast<Slot*>(std::calloc(kSlots, sizeof(Slot))));
-    arena_.reset(static_cast<uint8_t*>(std::malloc(kArenaBytes)));
-    if (!short_slots_ || !slots_ || !arena_) throw std::bad_alloc();
+  // Ensures that the next piece's table has a free slot with which it stays at most half
+  // full, and the arena `bytes` more: grows the long table or the arena, or starts afresh
+  // when the table that needs it, or the arena, is at its largest.
+  void make_room(bool short_piece, size_t bytes) {
+    const bool long_table_full = 2 * (long_entries_ + 1) > slot_mask_ + 1;
+    const bool table_at_most = short_piece ? 2 * (short_entries_ + 1) > kShortSlots
+                                           : long_table_full && slot_mask_ + 1 == kMaxSlots;
+    if (table_at_most || arena_used_ + bytes > kMaxArenaBytes) clear();
+    if (!short_slots_) {
+      short_slots_.reset(static_cast<ShortSlot*>(std::calloc(kShortSlots, sizeof(ShortSlot))));
+      if (!short_slots_) throw std::bad_alloc();
+    }
+    if (!slots_) {
+      resize_slots(kFirstSlots);
+      resize_arena(kFirstArenaBytes);
+    }
+    if (!short_piece && 2 * (long_entries_ + 1) > slot_mask_ + 1)
+      resize_slots(2 * (slot_mask_ + 1));
+    while (arena_used_ + bytes > arena_bytes_) resize_arena(2 * arena_bytes_);
   }
 
+  // Moves the long table's entries to a fresh table of `slots` slots.
+  void resize_slots(size_t slots) {
+    std::unique_ptr<Slot[], FreeDeleter> old(slots_.release());
+    const size_t old_slots = old ? slot_mask_ + 1 : 0;
+    slots_.reset(static_cast<Slot*>(std::calloc(slots, sizeof(Slot))));
+    if (!slots_) throw std::bad_alloc();
+    slot_mask_ = slots - 1;
+    for (size_t i = 0; i < old_slots; ++i)
+      if (old[i].len != 0) insert_slot(old[i]);
+  }
+
+  void insert_slot(const Slot& slot) {
+    size_t i = size_t(slot.hash) & slot_mask_;
+    while (slots_[i].len != 0) i = (i + 1) & slot_mask_;
+    slots_[i] = slot;
+  }
+
+  // realloc keeps the entries where their offsets say.
+  void resize_arena(size_t bytes) {
+    uint8_t* grown = static_cast<uint8_t*>(std::realloc(arena_.get(), bytes));
+    if (!grown) throw std::bad_alloc();
+    (void)arena_.release();
+    arena_.reset(grown);
+    arena_bytes_ = bytes;
+  }
+
+  // Forgets every piece; the long table and the arena go back to their first sizes
+  // (make_room allocates them again).
   void clear() {
-    if (entries_ > 0) {
-      std::memset(short_slots_.get(), 0, kShortSlots * sizeof(ShortSlot));
-      std::memset(slots_.get(), 0, kSlots * sizeof(Slot));
-    }
-    entries_ = 0;
-    arena_used_ = 0;
+    if (short_entries_ > 0) std::memset(short_slots_.get(), 0, kShortSlots * sizeof(ShortSlot));
+    slots_.reset();
+    arena_.reset();
+    slot_mask_ = 0;
+    arena_bytes_ = 0;
+    short_entries_ = long_entries_ = arena_used_ = 0;
   }
 
   std::unique_ptr<int32_t[]> workspace_;
   size_t workspace_words_ = 0;
   // calloc'ed: resident as they are used.
   std::unique_ptr<ShortSlot[], FreeDeleter> short_slots_;
-  std::unique_ptr<Slot[], FreeDeleter> slots_;
-  std::unique_ptr<uint8_t[], FreeDeleter> arena_;  // malloc'ed, uninitialized
-  size_t entries_ = 0, arena_used_ = 0;
+  std::unique_ptr<Slot[], FreeDeleter> slots_;     // slot_mask_ + 1 of them
+  std::unique_ptr<uint8_t[], FreeDeleter> arena_;  // arena_bytes_, realloc'ed, uninitialized
+  size_t slot_mask_ = 0, arena_bytes_ = 0;
+  size_t short_entries_ = 0, long_entries_ = 0, arena_used_ = 0;
   uint64_t vocabulary_ = 0;  // whose ids the cache holds (any, while it holds none)
 };
 

@@ -80,3 +80,10 @@ def chunked_encode(
     API and the CPU custom call encode long texts on several threads."""
     data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else bytes(text)
     return enc._native.encode_in_chunks(data, enc.native_specials(allowed_special), parts, threads)
+
+
+def piece_bounds(enc: Encoding, text: str | bytes) -> list[int]:
+    """Where the native pre-tokenizer splits text (no special tokens): the byte offset of
+    each piece's start, then the text's length."""
+    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else bytes(text)
+    return enc._native.piece_bounds(data).tolist()

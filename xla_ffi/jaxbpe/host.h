@@ -45,11 +45,11 @@ Specials checked_specials(const uint8_t* blob, int64_t size);
 // kMaxBytes (CJK runs and code identifiers included), have slots keyed by a hash,
 // holding where their ids and bytes are in an arena. Any piece with more ids than its
 // slot holds keeps them in the arena too. Both tables are open-addressing and at most
-// half full. The long table and the arena start small and double as they fill, so that
-// what is resident follows what a thread has seen; when the short table, or the long
-// table or the arena at its largest, is full, the cache starts afresh at its first size.
-// Its memory is bounded by (kShortSlots + kMaxSlots) * 16 + kMaxArenaBytes (26 MiB; 30
-// for a moment while the long table doubles to its largest).
+// half full. Both tables and the arena start small and double as they fill, so that what
+// is resident follows what a thread has seen; when one of them is full at its largest,
+// the cache starts afresh at the first sizes. Its memory is bounded by
+// (kMaxShortSlots + kMaxSlots) * 16 + kMaxArenaBytes (26 MiB; 30 for a moment while the
+// long table doubles to its largest).
 class HostWork {
   static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
                 "short_key packs a piece's bytes as a little-endian word");
@@ -73,7 +73,7 @@ class HostWork {
     if (!slots_) return false;
     if (n <= kShortBytes) {
       const uint64_t key = short_key(p, n, readable);
-      for (size_t i = short_index(key);; i = (i + 1) & (kShortSlots - 1)) {
+      for (size_t i = short_index(key);; i = (i + 1) & short_mask_) {
         const ShortSlot& s = short_slots_[i];
         if (s.key == key) {
           if (s.ids[0] < 0) return emit_all(arena_ids(uint32_t(~s.ids[0])), s.ids[1], emit);
@@ -116,16 +116,10 @@ class HostWork {
     if (short_piece) {
       ++short_entries_;
       const uint64_t key = short_key(p, n, n);
-      size_t i = short_index(key);
-      while (short_slots_[i].key != 0) i = (i + 1) & (kShortSlots - 1);
-      ShortSlot& s = short_slots_[i];
-      s.key = key;
       if (inline_ids) {
-        s.ids[0] = ids[0];
-        s.ids[1] = count == 2 ? ids[1] : -1;
+        insert_short(ShortSlot{key, {ids[0], count == 2 ? ids[1] : -1}});
       } else {
-        s.ids[0] = int32_t(~offset);
-        s.ids[1] = int32_t(count);
+        insert_short(ShortSlot{key, {int32_t(~offset), int32_t(count)}});
       }
       return;
     }
@@ -150,10 +144,11 @@ class HostWork {
   }
 
   static constexpr int64_t kShortBytes = 7, kMaxBytes = 256, kMaxIds = kMaxBytes;
-  static constexpr int kShortBits = 17;
-  static constexpr size_t kShortSlots = size_t(1) << kShortBits;
-  static constexpr size_t kFirstSlots = size_t(1) << 15, kMaxSlots = size_t(1) << 19;
-  static constexpr size_t kFirstArenaBytes = size_t(2) << 20, kMaxArenaBytes = size_t(16) << 20;
+  // Both tables start at kFirstSlots: a thread's first call faults in what they touch,
+  // and at the largest sizes a 4 KiB document touched most of 2.5 MiB.
+  static constexpr size_t kFirstSlots = size_t(1) << 12;
+  static constexpr size_t kMaxShortSlots = size_t(1) << 17, kMaxSlots = size_t(1) << 19;
+  static constexpr size_t kFirstArenaBytes = size_t(1) << 20, kMaxArenaBytes = size_t(16) << 20;
 
  private:
   struct ShortSlot {
@@ -183,8 +178,8 @@ class HostWork {
     }
     return bytes | uint64_t(n) << 56;
   }
-  static size_t short_index(uint64_t key) {
-    return size_t((key * 0x9e3779b97f4a7c15ULL) >> (64 - kShortBits));
+  size_t short_index(uint64_t key) const {
+    return size_t((key * 0x9e3779b97f4a7c15ULL) >> short_shift_);
   }
 
   // Pieces of up to 16 bytes are hashed from two overlapping words (cheap, and they cover
@@ -214,24 +209,42 @@ class HostWork {
   }
 
   // Ensures that the next piece's table has a free slot with which it stays at most half
-  // full, and the arena `bytes` more: grows the long table or the arena, or starts afresh
-  // when the table that needs it, or the arena, is at its largest.
+  // full, and the arena `bytes` more: grows that table or the arena, or starts afresh
+  // when the one that needs to grow is at its largest.
   void make_room(bool short_piece, size_t bytes) {
-    const bool long_table_full = 2 * (long_entries_ + 1) > slot_mask_ + 1;
-    const bool table_at_most = short_piece ? 2 * (short_entries_ + 1) > kShortSlots
-                                           : long_table_full && slot_mask_ + 1 == kMaxSlots;
-    if (table_at_most || arena_used_ + bytes > kMaxArenaBytes) clear();
-    if (!short_slots_) {
-      short_slots_.reset(static_cast<ShortSlot*>(std::calloc(kShortSlots, sizeof(ShortSlot))));
-      if (!short_slots_) throw std::bad_alloc();
-    }
+    const size_t entries = short_piece ? short_entries_ : long_entries_;
+    const size_t slots = short_piece ? short_mask_ + 1 : slot_mask_ + 1;
+    const bool table_full = slots_ && 2 * (entries + 1) > slots;
+    const bool largest = slots == (short_piece ? kMaxShortSlots : kMaxSlots);
+    if ((table_full && largest) || arena_used_ + bytes > kMaxArenaBytes) clear();
     if (!slots_) {
+      resize_short(kFirstSlots);
       resize_slots(kFirstSlots);
       resize_arena(kFirstArenaBytes);
+    } else if (table_full && short_piece) {
+      resize_short(2 * slots);
+    } else if (table_full) {
+      resize_slots(2 * slots);
     }
-    if (!short_piece && 2 * (long_entries_ + 1) > slot_mask_ + 1)
-      resize_slots(2 * (slot_mask_ + 1));
     while (arena_used_ + bytes > arena_bytes_) resize_arena(2 * arena_bytes_);
+  }
+
+  // Moves the short table's entries to a fresh table of `slots` slots.
+  void resize_short(size_t slots) {
+    std::unique_ptr<ShortSlot[], FreeDeleter> old(short_slots_.release());
+    const size_t old_slots = old ? short_mask_ + 1 : 0;
+    short_slots_.reset(static_cast<ShortSlot*>(std::calloc(slots, sizeof(ShortSlot))));
+    if (!short_slots_) throw std::bad_alloc();
+    short_mask_ = slots - 1;
+    short_shift_ = 64 - lowest_bit(slots);
+    for (size_t i = 0; i < old_slots; ++i)
+      if (old[i].key != 0) insert_short(old[i]);
+  }
+
+  void insert_short(const ShortSlot& slot) {
+    size_t i = short_index(slot.key);
+    while (short_slots_[i].key != 0) i = (i + 1) & short_mask_;
+    short_slots_[i] = slot;
   }
 
   // Moves the long table's entries to a fresh table of `slots` slots.
@@ -263,10 +276,10 @@ class HostWork {
   // Forgets every piece; the long table and the arena go back to their first sizes
   // (make_room allocates them again).
   void clear() {
-    if (short_entries_ > 0) std::memset(short_slots_.get(), 0, kShortSlots * sizeof(ShortSlot));
+    short_slots_.reset();
     slots_.reset();
     arena_.reset();
-    slot_mask_ = 0;
+    short_mask_ = slot_mask_ = 0;
     arena_bytes_ = 0;
     short_entries_ = long_entries_ = arena_used_ = 0;
   }
@@ -277,7 +290,8 @@ class HostWork {
   std::unique_ptr<ShortSlot[], FreeDeleter> short_slots_;
   std::unique_ptr<Slot[], FreeDeleter> slots_;     // slot_mask_ + 1 of them
   std::unique_ptr<uint8_t[], FreeDeleter> arena_;  // arena_bytes_, realloc'ed, uninitialized
-  size_t slot_mask_ = 0, arena_bytes_ = 0;
+  size_t short_mask_ = 0, slot_mask_ = 0, arena_bytes_ = 0;
+  int short_shift_ = 64;  // short_index keeps the top log2(short_mask_ + 1) bits
   size_t short_entries_ = 0, long_entries_ = 0, arena_used_ = 0;
   uint64_t vocabulary_ = 0;  // whose ids the cache holds (any, while it holds none)
 };

@@ -13,6 +13,7 @@ import random
 import pytest
 import regex
 
+import corpus
 import jaxbpe
 from jaxbpe.patterns import PATTERNS
 from jaxbpe.testing import piece_bounds
@@ -47,8 +48,6 @@ def test_native_pieces_end_where_the_regex_matches_end(name, r50k_ranks):
 
 @pytest.mark.parametrize("name", SINGLE_REGEX_PATTERNS)
 def test_native_pieces_of_real_text_end_where_the_regex_matches_end(name, r50k_ranks):
-    import corpus
-
     pattern = PATTERNS[name]
     enc = jaxbpe.Encoding(f"test-{name}", pat_str=pattern, mergeable_ranks=r50k_ranks, special_tokens={})
     for kind in corpus.KINDS:

@@ -46,10 +46,14 @@ def test_native_pieces_end_where_the_regex_matches_end(name, r50k_ranks):
         assert piece_bounds(enc, text) == regex_bounds(pattern, text), repr(text)
 
 
+@pytest.fixture(scope="module")
+def real_texts() -> dict[str, str]:
+    return {kind: corpus.prefix(kind, 1 << 15) for kind in corpus.KINDS}
+
+
 @pytest.mark.parametrize("name", SINGLE_REGEX_PATTERNS)
-def test_native_pieces_of_real_text_end_where_the_regex_matches_end(name, r50k_ranks):
+def test_native_pieces_of_real_text_end_where_the_regex_matches_end(name, r50k_ranks, real_texts):
     pattern = PATTERNS[name]
     enc = jaxbpe.Encoding(f"test-{name}", pat_str=pattern, mergeable_ranks=r50k_ranks, special_tokens={})
-    for kind in corpus.KINDS:
-        text = corpus.prefix(kind, 1 << 15)
+    for kind, text in real_texts.items():
         assert piece_bounds(enc, text) == regex_bounds(pattern, text), kind

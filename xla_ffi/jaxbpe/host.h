@@ -273,7 +273,7 @@ class HostWork {
     arena_bytes_ = bytes;
   }
 
-  // Forgets every piece; the long table and the arena go back to their first sizes
+  // Forgets every piece; both tables and the arena go back to their first sizes
   // (make_room allocates them again).
   void clear() {
     short_slots_.reset();

@@ -56,21 +56,25 @@ struct Encoder {
   template <typename Work, typename Emit, typename Visit>
   JAXBPE_HD int64_t encode_range(const uint8_t* s, int64_t n, int64_t from, int64_t stop,
                                  Work& work, Emit& emit, Visit& visit) const {
-    int64_t pos = from;
-    while (pos < stop) {
-      const SpecialMatch m = find_special(specials, s, pos, n);
-      const Text text{s, m.start, classes};
-      for (const int64_t last = m.start < stop ? m.start : stop; pos < last;) {
-        if (!visit(pos)) return pos;
-        const int64_t end = piece_end(pattern, text, pos);
-        encode_cached_piece(s + pos, end - pos, n - pos, work, emit);
-        pos = end;
+    // The pattern is dispatched once, not at every piece: piece_end's switch made the
+    // chunked encoder take 5-9% more instructions than encode (callgrind, o200k).
+    return with_pattern(pattern, [&](auto id) {
+      int64_t pos = from;
+      while (pos < stop) {
+        const SpecialMatch m = find_special(specials, s, pos, n);
+        const Text text{s, m.start, classes};
+        for (const int64_t last = m.start < stop ? m.start : stop; pos < last;) {
+          if (!visit(pos)) return pos;
+          const int64_t end = pattern_piece_end<decltype(id)::value>(text, pos);
+          encode_cached_piece(s + pos, end - pos, n - pos, work, emit);
+          pos = end;
+        }
+        if (pos >= stop || m.len == 0 || !visit(pos)) return pos;
+        emit(m.id);
+        pos += m.len;
       }
-      if (pos >= stop || m.len == 0 || !visit(pos)) return pos;
-      emit(m.id);
-      pos += m.len;
-    }
-    return pos;
+      return pos;
+    });
   }
 
   // The whole row: encode_range(s, n, 0, n, ...) without its stops, which cost 2% of

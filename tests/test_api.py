@@ -10,6 +10,7 @@ import pytest
 
 import jaxbpe
 from conftest import reference
+from jaxbpe.patterns import PATTERNS
 
 
 def test_encoding_metadata_matches_tiktoken(enc, ref):
@@ -30,6 +31,25 @@ def test_disallowed_special_token_raises_like_tiktoken(enc, ref):
     assert enc.encode(text, allowed_special={"<|endoftext|>"}) == ref.encode(text, allowed_special={"<|endoftext|>"})
     with pytest.raises(ValueError, match="disallowed special token"):
         enc.encode_batch(["fine", text])
+
+
+def test_disallowed_special_token_in_raw_bytes_raises(enc):
+    """Raw bytes are searched as bytes: the token is found after invalid UTF-8 bytes as it
+    is in the text they decode to, and bytes that only resemble it pass."""
+    for data in (b"\xff<|endoftext|>", b"a\xe2\x82<|endoftext|>b", "é<|endoftext|>".encode()):
+        with pytest.raises(ValueError, match="disallowed special token '<\\|endoftext\\|>'"):
+            enc.encode_to_numpy(data)
+    for data in (b"<|endoftext\xff|>", b"<|endoftex"):
+        assert enc.encode_to_numpy(data).tolist() == enc.encode_to_numpy(data, disallowed_special=()).tolist()
+
+
+def test_disallowed_non_ascii_special_token_in_raw_bytes_raises():
+    ranks = jaxbpe.parse_tiktoken_bpe(jaxbpe.rank_file_bytes(jaxbpe.known_encoding("r50k_base").ranks))
+    enc = jaxbpe.Encoding("fin", pat_str=PATTERNS["r50k"], mergeable_ranks=ranks, special_tokens={"«fin»": 50257})
+    with pytest.raises(ValueError, match="disallowed special token '«fin»'"):
+        enc.encode_to_numpy(b"\xc3x \xc2\xabfin\xc2\xbb")
+    assert enc.encode_to_numpy(b"\xabfin\xbb", disallowed_special=()).size > 0
+    enc.encode_to_numpy(b"\xabfin\xbb")  # the token's bytes without their lead bytes
 
 
 def test_unknown_allowed_special_token_is_ignored_like_tiktoken(enc, ref):

@@ -218,6 +218,21 @@ def test_long_texts_through_the_host_api_and_jit_match_tiktoken(enc, ref):
     assert row_encoder(enc, [text]) == [expected]
 
 
+def test_long_row_through_jit_is_truncated_and_padded_like_a_short_one(enc, ref):
+    """A row the CPU custom call splits over threads, its ids and padding written by all
+    of them: cut at max_tokens with the truncation bit, or padded past its ids."""
+    text = "".join(corpus.documents("english", 400 << 10))
+    expected = ref.encode_ordinary(text)
+    data, lengths = jaxbpe.to_bytes_batch([text])
+    for max_tokens in (len(expected) - 5, len(expected) + 1001):
+        encode = jax.jit(lambda e, d, n, m=max_tokens: jaxbpe.encode(e, d, n, max_tokens=m, pad_id=-7, return_status=True))
+        tokens, counts, status = (np.asarray(x) for x in encode(enc, data, lengths))
+        kept = expected[:max_tokens]
+        assert tokens[0].tolist() == kept + [-7] * (max_tokens - len(kept))
+        assert counts.tolist() == [len(expected)]
+        assert status.tolist() == [int(jaxbpe.EncodeStatus.TRUNCATED) if max_tokens < len(expected) else 0]
+
+
 @pytest.mark.parametrize("rows, row_len", [(1, 8 << 20), (1024, 8 << 10), (4096, 4 << 10), (8, 1 << 20)])
 @pytest.mark.parametrize("allowed_special", [frozenset(), "all"])
 def test_device_memory_is_at_most_16_bytes_per_input_byte(enc, rows, row_len, allowed_special):

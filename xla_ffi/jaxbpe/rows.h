@@ -36,10 +36,13 @@ struct RowOutput {
     if (count < max_tokens) tokens[count] = id;
     ++count;
   }
-  // Pads the slots past the ids and reports the row's count and status.
-  JAXBPE_HD void finish(int32_t pad_id, int32_t length, int64_t row_len, int32_t* count_out,
-                        int32_t* status_out) const {
+  // Fills the slots past the ids with pad_id.
+  JAXBPE_HD void pad(int32_t pad_id) {
     for (int64_t i = count; i < max_tokens; ++i) tokens[i] = pad_id;
+  }
+  // Reports the row's count and status, once it is padded.
+  JAXBPE_HD void report(int32_t length, int64_t row_len, int32_t* count_out,
+                        int32_t* status_out) const {
     *count_out = int32_t(count);  // count <= length < 2^31
     *status_out = row_status(length, row_len, count, max_tokens);
   }

@@ -225,8 +225,9 @@ def test_long_row_through_jit_is_truncated_and_padded_like_a_short_one(enc, ref)
     expected = ref.encode_ordinary(text)
     data, lengths = jaxbpe.to_bytes_batch([text])
     for max_tokens in (len(expected) - 5, len(expected) + 1001):
-        encode = jax.jit(lambda e, d, n, m=max_tokens: jaxbpe.encode(e, d, n, max_tokens=m, pad_id=-7, return_status=True))
-        tokens, counts, status = (np.asarray(x) for x in encode(enc, data, lengths))
+        encode = jax.jit(jaxbpe.encode, static_argnames=("max_tokens", "pad_id", "return_status"))
+        outputs = encode(enc, data, lengths, max_tokens=max_tokens, pad_id=-7, return_status=True)
+        tokens, counts, status = (np.asarray(x) for x in outputs)
         kept = expected[:max_tokens]
         assert tokens[0].tolist() == kept + [-7] * (max_tokens - len(kept))
         assert counts.tolist() == [len(expected)]

@@ -45,8 +45,8 @@ void encode_rows(const Encoder& enc, const uint8_t* in, const int32_t* len,
     const uint8_t* s = in + r * row_len;
     RowOutput row{tokens + r * max_tokens, max_tokens};
     if (row_threads > 1 && n >= kChunkedMinBytes) {
-      fill_row(row, encode_chunked(enc, s, n, chunked_parts(n, row_threads), row_threads, run),
-               pad_id, row_threads, run);
+      fill_row(row, encode_chunked(enc, s, n, chunked_parts(row_threads), row_threads, run), pad_id,
+               row_threads, run);
     } else {
       HostWork& work = thread_work(enc.tables);
       auto emit = [&](int32_t id) { row.emit(id); };

@@ -109,7 +109,7 @@ class HostEncoder {
     Encoder enc = enc_;
     enc.specials = sp;
     if (threads > 1 && n >= kChunkedMinBytes)
-      return encode_chunked(enc, s, n, chunked_parts(n, threads), threads, run_on_host_threads);
+      return encode_chunked(enc, s, n, chunked_parts(threads), threads, run_on_host_threads);
     std::vector<int32_t> ids;
     ids.reserve(size_t(n / 4 + 8));
     auto emit = [&](int32_t id) { ids.push_back(id); };

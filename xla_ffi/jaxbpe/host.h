@@ -348,13 +348,13 @@ int64_t host_threads();
 // threads costs more than it saves.
 constexpr int64_t kChunkedMinBytes = 1 << 18;
 
-// How many chunks encode_chunked cuts a text of n bytes into for `threads` threads: one
-// each. With more, a thread that drew easy text could take another chunk, but a chunk
-// meets a different thread's piece cache from call to call. On 8 MiB documents (2
-// threads, median of 31 paired calls) one chunk per thread gave 1.8-2.0x one thread's
-// speed on English, multilingual and code against 1.45-1.6x with 8 chunks; only a
-// document of all kinds (40 MiB) did better with 4 (1.89x against 1.69x).
-inline int64_t chunked_parts(int64_t, int64_t threads) { return threads; }
+// How many chunks encode_chunked cuts a long text into for `threads` threads: one each.
+// With more, a thread that drew easy text could take another chunk, but a chunk meets a
+// different thread's piece cache from call to call. On 8 MiB documents (2 threads,
+// median of 31 paired calls) one chunk per thread gave 1.8-2.0x one thread's speed on
+// English, multilingual and code against 1.45-1.6x with 8 chunks; only a document of all
+// kinds (40 MiB) did better with 4 (1.89x against 1.69x).
+inline int64_t chunked_parts(int64_t threads) { return threads; }
 
 // Encodes the row s[0..n) as `parts` chunks on several threads, with exactly the ids of
 // enc.encode. Each chunk is encoded from a guessed start (its first character); at each

@@ -70,11 +70,11 @@ class HostWork {
   // `readable` >= n bytes from p may be read (a short piece is then loaded as one word).
   template <typename Emit>
   bool emit_cached(const uint8_t* p, int64_t n, int64_t readable, Emit& emit) const {
-    if (!slots_) return false;
+    if (!long_.slots) return false;
     if (n <= kShortBytes) {
       const uint64_t key = short_key(p, n, readable);
-      for (size_t i = short_index(key);; i = (i + 1) & short_mask_) {
-        const ShortSlot& s = short_slots_[i];
+      for (size_t i = short_.home(ShortSlot::hash_of(key));; i = short_.next(i)) {
+        const ShortSlot& s = short_.slots[i];
         if (s.key == key) {
           if (s.ids[0] < 0) return emit_all(arena_ids(uint32_t(~s.ids[0])), s.ids[1], emit);
           emit(s.ids[0]);
@@ -86,10 +86,10 @@ class HostWork {
     }
     if (n > kMaxBytes) return false;
     const uint64_t h = piece_hash(p, n);
-    for (size_t i = size_t(h) & slot_mask_;; i = (i + 1) & slot_mask_) {
-      const Slot& s = slots_[i];
+    for (size_t i = long_.home(h);; i = long_.next(i)) {
+      const Slot& s = long_.slots[i];
       if (s.len == 0) return false;
-      if (s.hash != h || s.len != n) continue;
+      if (s.key != h || s.len != n) continue;
       const int32_t* ids = arena_ids(s.offset);
       if (!long_bytes_equal(reinterpret_cast<const uint8_t*>(ids + s.count), p, n)) continue;
       return emit_all(ids, s.count, emit);
@@ -114,17 +114,15 @@ class HostWork {
       arena_used_ += bytes;
     }
     if (short_piece) {
-      ++short_entries_;
       const uint64_t key = short_key(p, n, n);
       if (inline_ids) {
-        insert_short(ShortSlot{key, {ids[0], count == 2 ? ids[1] : -1}});
+        short_.add(ShortSlot{key, {ids[0], count == 2 ? ids[1] : -1}});
       } else {
-        insert_short(ShortSlot{key, {int32_t(~offset), int32_t(count)}});
+        short_.add(ShortSlot{key, {int32_t(~offset), int32_t(count)}});
       }
       return;
     }
-    ++long_entries_;
-    insert_slot(Slot{piece_hash(p, n), offset, uint16_t(n), uint16_t(count)});
+    long_.add(Slot{piece_hash(p, n), offset, uint16_t(n), uint16_t(count)});
   }
 
   // Ties the piece cache to the vocabulary of t: ids cached for another are forgotten.
@@ -154,15 +152,59 @@ class HostWork {
   struct ShortSlot {
     uint64_t key;    // short_key of the piece; 0 in an empty slot
     int32_t ids[2];  // its one or two ids (ids[1] = -1 for one), or ~offset, count
+
+    static uint64_t hash_of(uint64_t key) { return key * 0x9e3779b97f4a7c15ULL; }
+    uint64_t hash() const { return hash_of(key); }
+    bool empty() const { return key == 0; }
   };
   struct Slot {
-    uint64_t hash;
+    uint64_t key;     // piece_hash of the piece
     uint32_t offset;  // of the entry in the arena: its ids, then the piece's bytes
     uint16_t len;     // of the piece; 0 in an empty slot
     uint16_t count;   // of its ids
+
+    uint64_t hash() const { return key; }
+    bool empty() const { return len == 0; }
   };
   struct FreeDeleter {
     void operator()(void* p) const { std::free(p); }
+  };
+
+  // An open-addressing table of slots S (ShortSlot or Slot) that the caller keeps at
+  // most half full: a slot's probe starts at the top bits of its hash().
+  template <typename S>
+  struct SlotTable {
+    std::unique_ptr<S[], FreeDeleter> slots;  // calloc'ed: resident as they are used
+    size_t mask = 0, entries = 0;             // mask + 1 slots, when there are any
+    int shift = 64;
+
+    size_t size() const { return slots ? mask + 1 : 0; }
+    size_t home(uint64_t hash) const { return size_t(hash >> shift); }
+    size_t next(size_t i) const { return (i + 1) & mask; }
+
+    void add(const S& slot) {
+      ++entries;
+      place(slot);
+    }
+    // Moves the entries to a fresh table of n slots (a power of two).
+    void resize(size_t n) {
+      std::unique_ptr<S[], FreeDeleter> old(slots.release());
+      const size_t old_n = old ? mask + 1 : 0;
+      slots.reset(static_cast<S*>(std::calloc(n, sizeof(S))));
+      if (!slots) throw std::bad_alloc();
+      mask = n - 1;
+      shift = 64 - lowest_bit(n);
+      for (size_t i = 0; i < old_n; ++i)
+        if (!old[i].empty()) place(old[i]);
+    }
+    void clear() { *this = SlotTable(); }
+
+   private:
+    void place(const S& slot) {
+      size_t i = home(slot.hash());
+      while (!slots[i].empty()) i = next(i);
+      slots[i] = slot;
+    }
   };
   static constexpr size_t kKeptWorkspaceWords = 1 << 16;
 
@@ -177,9 +219,6 @@ class HostWork {
       bytes = load_le(p, int(n));
     }
     return bytes | uint64_t(n) << 56;
-  }
-  size_t short_index(uint64_t key) const {
-    return size_t((key * 0x9e3779b97f4a7c15ULL) >> short_shift_);
   }
 
   // Pieces of up to 16 bytes are hashed from two overlapping words (cheap, and they cover
@@ -212,56 +251,21 @@ class HostWork {
   // full, and the arena `bytes` more: grows that table or the arena, or starts afresh
   // when the one that needs to grow is at its largest.
   void make_room(bool short_piece, size_t bytes) {
-    const size_t entries = short_piece ? short_entries_ : long_entries_;
-    const size_t slots = short_piece ? short_mask_ + 1 : slot_mask_ + 1;
-    const bool table_full = slots_ && 2 * (entries + 1) > slots;
+    const size_t entries = short_piece ? short_.entries : long_.entries;
+    const size_t slots = short_piece ? short_.size() : long_.size();
+    const bool table_full = slots && 2 * (entries + 1) > slots;
     const bool largest = slots == (short_piece ? kMaxShortSlots : kMaxSlots);
     if ((table_full && largest) || arena_used_ + bytes > kMaxArenaBytes) clear();
-    if (!slots_) {
-      resize_short(kFirstSlots);
-      resize_slots(kFirstSlots);
+    if (!long_.slots) {
+      short_.resize(kFirstSlots);
+      long_.resize(kFirstSlots);
       resize_arena(kFirstArenaBytes);
     } else if (table_full && short_piece) {
-      resize_short(2 * slots);
+      short_.resize(2 * slots);
     } else if (table_full) {
-      resize_slots(2 * slots);
+      long_.resize(2 * slots);
     }
     while (arena_used_ + bytes > arena_bytes_) resize_arena(2 * arena_bytes_);
-  }
-
-  // Moves the short table's entries to a fresh table of `slots` slots.
-  void resize_short(size_t slots) {
-    std::unique_ptr<ShortSlot[], FreeDeleter> old(short_slots_.release());
-    const size_t old_slots = old ? short_mask_ + 1 : 0;
-    short_slots_.reset(static_cast<ShortSlot*>(std::calloc(slots, sizeof(ShortSlot))));
-    if (!short_slots_) throw std::bad_alloc();
-    short_mask_ = slots - 1;
-    short_shift_ = 64 - lowest_bit(slots);
-    for (size_t i = 0; i < old_slots; ++i)
-      if (old[i].key != 0) insert_short(old[i]);
-  }
-
-  void insert_short(const ShortSlot& slot) {
-    size_t i = short_index(slot.key);
-    while (short_slots_[i].key != 0) i = (i + 1) & short_mask_;
-    short_slots_[i] = slot;
-  }
-
-  // Moves the long table's entries to a fresh table of `slots` slots.
-  void resize_slots(size_t slots) {
-    std::unique_ptr<Slot[], FreeDeleter> old(slots_.release());
-    const size_t old_slots = old ? slot_mask_ + 1 : 0;
-    slots_.reset(static_cast<Slot*>(std::calloc(slots, sizeof(Slot))));
-    if (!slots_) throw std::bad_alloc();
-    slot_mask_ = slots - 1;
-    for (size_t i = 0; i < old_slots; ++i)
-      if (old[i].len != 0) insert_slot(old[i]);
-  }
-
-  void insert_slot(const Slot& slot) {
-    size_t i = size_t(slot.hash) & slot_mask_;
-    while (slots_[i].len != 0) i = (i + 1) & slot_mask_;
-    slots_[i] = slot;
   }
 
   // realloc keeps the entries where their offsets say.
@@ -276,23 +280,19 @@ class HostWork {
   // Forgets every piece; both tables and the arena go back to their first sizes
   // (make_room allocates them again).
   void clear() {
-    short_slots_.reset();
-    slots_.reset();
+    short_.clear();
+    long_.clear();
     arena_.reset();
-    short_mask_ = slot_mask_ = 0;
-    arena_bytes_ = 0;
-    short_entries_ = long_entries_ = arena_used_ = 0;
+    arena_bytes_ = arena_used_ = 0;
   }
 
   std::unique_ptr<int32_t[]> workspace_;
   size_t workspace_words_ = 0;
-  // calloc'ed: resident as they are used.
-  std::unique_ptr<ShortSlot[], FreeDeleter> short_slots_;
-  std::unique_ptr<Slot[], FreeDeleter> slots_;     // slot_mask_ + 1 of them
+  // The two tables are made, and cleared, together.
+  SlotTable<ShortSlot> short_;
+  SlotTable<Slot> long_;
   std::unique_ptr<uint8_t[], FreeDeleter> arena_;  // arena_bytes_, realloc'ed, uninitialized
-  size_t short_mask_ = 0, slot_mask_ = 0, arena_bytes_ = 0;
-  int short_shift_ = 64;  // short_index keeps the top log2(short_mask_ + 1) bits
-  size_t short_entries_ = 0, long_entries_ = 0, arena_used_ = 0;
+  size_t arena_bytes_ = 0, arena_used_ = 0;
   uint64_t vocabulary_ = 0;  // whose ids the cache holds (any, while it holds none)
 };
 

@@ -3,12 +3,30 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "jaxbpe/pretokenize.h"
 #include "jaxbpe/rows.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace jaxbpe {
+
+// The operands both handlers take after their context, in the order jaxbpe/lowering.py
+// passes them: the blobs, the batch, and the three results of every backend. A handler
+// binds what is its own after them: further results (the CUDA workspace), then its
+// attributes, `pattern` and `pad_id` first.
+template <typename Binding>
+auto bind_encode_operands(Binding binding) {
+  namespace ffi = xla::ffi;
+  return std::move(binding)
+      .template Arg<ffi::Buffer<ffi::U8>>()    // tables blob
+      .template Arg<ffi::Buffer<ffi::U8>>()    // allowed special tokens blob
+      .template Arg<ffi::Buffer<ffi::U8>>()    // data [..., row_len]
+      .template Arg<ffi::Buffer<ffi::S32>>()   // lengths [...]
+      .template Ret<ffi::Buffer<ffi::S32>>()   // tokens [..., max_tokens]
+      .template Ret<ffi::Buffer<ffi::S32>>()   // counts [...]
+      .template Ret<ffi::Buffer<ffi::S32>>();  // status [...] (EncodeStatus bits)
+}
 
 struct EncodeShape {
   int64_t rows, row_len, max_tokens;

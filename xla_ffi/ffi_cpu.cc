@@ -108,14 +108,6 @@ ffi::Error EncodeCpuImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::U8> tables,
 }  // namespace jaxbpe
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxbpeEncodeCpu, jaxbpe::EncodeCpuImpl,
-                              ffi::Ffi::Bind()
-                                  .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::Buffer<ffi::U8>>()   // tables blob
-                                  .Arg<ffi::Buffer<ffi::U8>>()   // allowed special tokens blob
-                                  .Arg<ffi::Buffer<ffi::U8>>()   // data [..., row_len]
-                                  .Arg<ffi::Buffer<ffi::S32>>()  // lengths [...]
-                                  .Ret<ffi::Buffer<ffi::S32>>()  // tokens [..., max_tokens]
-                                  .Ret<ffi::Buffer<ffi::S32>>()  // counts [...]
-                                  .Ret<ffi::Buffer<ffi::S32>>()  // status [...] (EncodeStatus bits)
+                              jaxbpe::bind_encode_operands(ffi::Ffi::Bind().Ctx<ffi::ThreadPool>())
                                   .Attr<int32_t>("pattern")
                                   .Attr<int32_t>("pad_id"));

@@ -164,21 +164,14 @@ ffi::Error EncodeCudaImpl(cudaStream_t stream, ffi::Buffer<ffi::U8> tables,
 }  // namespace
 }  // namespace jaxbpe
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxbpeEncodeCuda, jaxbpe::EncodeCudaImpl,
-                              ffi::Ffi::Bind()
-                                  .Ctx<ffi::PlatformStream<cudaStream_t>>()
-                                  .Arg<ffi::Buffer<ffi::U8>>()   // tables blob
-                                  .Arg<ffi::Buffer<ffi::U8>>()   // allowed special tokens blob
-                                  .Arg<ffi::Buffer<ffi::U8>>()   // data [..., row_len]
-                                  .Arg<ffi::Buffer<ffi::S32>>()  // lengths [...]
-                                  .Ret<ffi::Buffer<ffi::S32>>()  // tokens [..., max_tokens]
-                                  .Ret<ffi::Buffer<ffi::S32>>()  // counts [...]
-                                  .Ret<ffi::Buffer<ffi::S32>>()  // status [...] (EncodeStatus bits)
-                                  .Ret<ffi::Buffer<ffi::U8>>()   // workspace (pipeline_layout)
-                                  .Attr<int32_t>("pattern")
-                                  .Attr<int32_t>("pad_id")
-                                  .Attr<int64_t>("chunk_bytes")
-                                  .Attr<bool>("heap_merge")
-                                  .Attr<ffi::Span<const int64_t>>("tables_header")
-                                  .Attr<ffi::Span<const int64_t>>("specials_header"),
-                              {ffi::Traits::kCmdBufferCompatible});
+XLA_FFI_DEFINE_HANDLER_SYMBOL(
+    JaxbpeEncodeCuda, jaxbpe::EncodeCudaImpl,
+    jaxbpe::bind_encode_operands(ffi::Ffi::Bind().Ctx<ffi::PlatformStream<cudaStream_t>>())
+        .Ret<ffi::Buffer<ffi::U8>>()  // workspace (pipeline_layout)
+        .Attr<int32_t>("pattern")
+        .Attr<int32_t>("pad_id")
+        .Attr<int64_t>("chunk_bytes")
+        .Attr<bool>("heap_merge")
+        .Attr<ffi::Span<const int64_t>>("tables_header")
+        .Attr<ffi::Span<const int64_t>>("specials_header"),
+    {ffi::Traits::kCmdBufferCompatible});

@@ -44,14 +44,17 @@ def adversarial_texts() -> list[str]:
 @pytest.fixture(scope="module")
 def long_pieces(real_documents) -> list[str]:
     """Pieces far longer than the 64 bytes merged in registers: runs of one character,
-    of two, of digits, of whitespace kinds, base64, and real words with the spaces and
-    punctuation between them removed (so each is one piece of real letter sequences)."""
+    of two, of digits, of whitespace kinds, base64, periodic runs and runs that change
+    once (along a run, the longest-token search reuses the last search's answer where
+    the bytes it read repeat), and real words with the spaces and punctuation between
+    them removed (so each is one piece of real letter sequences)."""
     rng = random.Random(99)
     texts = []
     for n in [65, 129, 1000, 4000]:
         for alphabet in ["a", " ", "ab", "0123456789", " \t\n", "\r\n ", "-=*_", "é", "中文"]:
             texts.append("".join(rng.choice(alphabet) for _ in range(n)))
         texts.append(base64.b64encode(rng.randbytes(n)).decode())
+        texts += ["a" * n + "b" + "a" * n, "abc" * (n // 3), "ab" * (n // 2) + "a" * n, " " * n + "\t" + " " * n]
     for _ in range(150):
         doc = rng.choice(real_documents)
         start = rng.randrange(max(1, len(doc) - 3000))

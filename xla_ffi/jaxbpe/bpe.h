@@ -99,8 +99,8 @@ struct MergeHeap {
 // Parts are linked lists indexed by their first byte. A heap entry is stale when the
 // pair it names has since changed rank (a neighbour merged) or its part was absorbed.
 template <typename Emit>
-JAXBPE_HD void merge_long_piece(const Tables& t, const uint8_t* p, int64_t n, int32_t* work,
-                                Emit& emit) {
+JAXBPE_HD_COLD void merge_long_piece(const Tables& t, const uint8_t* p, int64_t n, int32_t* work,
+                                     Emit& emit) {
   int32_t *ids = work, *next = work + n, *prev = work + 2 * n, *rank = work + 3 * n;
   MergeHeap heap{reinterpret_cast<uint64_t*>(work + 4 * n), 0};  // <= 3n entries
   auto push = [&](int64_t i) {
@@ -187,8 +187,8 @@ static_assert(kMaxTokens <= kFromWindow, "candidate flags above the largest id")
 //
 // Returns false, having emitted nothing, should a vocabulary break the premise.
 template <typename Emit>
-JAXBPE_HD bool backtrack_long_piece(const Tables& t, const uint8_t* p, int64_t n, int32_t* work,
-                                    Emit& emit) {
+JAXBPE_HD_COLD bool backtrack_long_piece(const Tables& t, const uint8_t* p, int64_t n,
+                                         int32_t* work, Emit& emit) {
   int32_t* tokens = work;  // the tokenization so far, as candidates (with their flags)
   uint32_t* dead = reinterpret_cast<uint32_t*>(work + n);  // n + 1 bits
   for (int64_t i = 0; i <= n / 32; ++i) dead[i] = 0;
@@ -212,6 +212,30 @@ JAXBPE_HD bool backtrack_long_piece(const Tables& t, const uint8_t* p, int64_t n
     }
     top_in_window = false;
   };
+  // The longest token at `at`. The bytes its search read decide it, and along a run
+  // (spaces, one letter) they are the same at every token: comparing them with the last
+  // search's costs a fraction of searching again (callgrind, a megabyte of spaces: the
+  // search was 70 of 88 instructions per byte).
+  int64_t searched_at = 0, searched_bytes = 0;  // the last search: where, and its bytes
+  int32_t searched_id = 0;
+  auto longest_at = [&](int64_t at) -> int32_t {
+    if (searched_bytes > 0 && n - at >= searched_bytes &&
+        bytes_equal(p + at, p + searched_at, searched_bytes))
+      return searched_id;
+    searched_at = at;
+    return searched_id = longest_token_at(t, p + at, n - at, &searched_bytes);
+  };
+  // tokens_compatible, which along a run is asked about the same two tokens every time.
+  int32_t checked_a = -1, checked_b = -1;
+  bool checked = false;
+  auto compatible = [&](int32_t a, int32_t b) {
+    if (a != checked_a || b != checked_b) {
+      checked_a = a;
+      checked_b = b;
+      checked = tokens_compatible(t, a, b);
+    }
+    return checked;
+  };
   // The first candidate at position `at`; `trusted` when it is known to be compatible.
   bool trusted = false;
   auto first_candidate = [&](int64_t at) -> int32_t {
@@ -221,13 +245,13 @@ JAXBPE_HD bool backtrack_long_piece(const Tables& t, const uint8_t* p, int64_t n
       return win_ids[at - win] | kFromWindow;
     }
     trusted = false;
-    return longest_token_at(t, p + at, n - at) | (windows ? 0 : kLongestFirst);
+    return longest_at(at) | (windows ? 0 : kLongestFirst);
   };
   // The candidate at pos after `failed`, or -1 when none is left there: the prefixes of
   // a longest token in turn, or all of them afresh after a window's token.
   auto next_candidate = [&](int32_t failed) -> int32_t {
     const int32_t id = failed & kCandidateId;
-    if (failed & kFromWindow) return longest_token_at(t, p + pos, n - pos);
+    if (failed & kFromWindow) return longest_at(pos);
     return t.next_prefix[id];
   };
 
@@ -236,7 +260,7 @@ JAXBPE_HD bool backtrack_long_piece(const Tables& t, const uint8_t* p, int64_t n
     const int32_t id = token & kCandidateId;
     const int64_t end = pos + token_length(t, id);
     if (!(dead[end / 32] >> (end % 32) & 1) &&
-        (count == 0 || trusted || tokens_compatible(t, tokens[count - 1] & kCandidateId, id))) {
+        (count == 0 || trusted || compatible(tokens[count - 1] & kCandidateId, id))) {
       tokens[count++] = token;
       top_in_window = token & kFromWindow;
       pos = end;

@@ -12,6 +12,15 @@
 #define JAXBPE_HD inline __attribute__((always_inline))
 #endif
 
+// For code that only long pieces take (a small part of most text): on the host out of
+// line, so that the loops around its call keep their registers and code layout
+// (callgrind: inlined, the long-piece merges made first calls on o200k English 4% dearer).
+#if defined(__CUDACC__)
+#define JAXBPE_HD_COLD __host__ __device__
+#else
+#define JAXBPE_HD_COLD __attribute__((noinline))
+#endif
+
 namespace jaxbpe {
 
 // The longest text (row) the core encodes: token counts and the merge code's indices

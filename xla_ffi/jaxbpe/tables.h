@@ -181,8 +181,11 @@ JAXBPE_HD const int32_t* find_prefix(const Tables& t, uint64_t h, uint32_t head,
   }
 }
 
-// The longest token that p[0..n) starts with (n >= 1; every byte is a token).
-JAXBPE_HD int32_t longest_token_at(const Tables& t, const uint8_t* p, int64_t n) {
+// The longest token that p[0..n) starts with (n >= 1; every byte is a token). Sets
+// *decided to how many of the bytes decide it: every text that starts with them has
+// the same longest token. 0 when the text's end cut the search short (a longer text
+// might have a longer token there).
+JAXBPE_HD int32_t longest_token_at(const Tables& t, const uint8_t* p, int64_t n, int64_t* decided) {
   int32_t best = t.byte_ids[p[0]], known = -1;
   const int64_t limit = n < t.max_token_len ? n : t.max_token_len;
   uint64_t h = 0;
@@ -191,11 +194,13 @@ JAXBPE_HD int32_t longest_token_at(const Tables& t, const uint8_t* p, int64_t n)
     h = extend_prefix_hash(h, p[len - 1]);
     if (len <= 4) head |= uint32_t(p[len - 1]) << (8 * (len - 1));
     const int32_t* s = find_prefix(t, h, head, p, len, known);
-    if (s == nullptr) break;
+    *decided = len;
+    if (s == nullptr) return best;
     if (s[0] & kPrefixIsToken) best = s[1];
-    if (!(s[0] & kPrefixExtends)) break;
+    if (!(s[0] & kPrefixExtends)) return best;
     known = s[1];
   }
+  *decided = limit == t.max_token_len ? limit : 0;
   return best;
 }
 

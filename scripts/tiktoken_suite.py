@@ -5,7 +5,8 @@
 Downloads the pinned tiktoken sdist with pip (it ships tests/), checks its sha256, and
 writes its tests into DIR/tests with each `import tiktoken` replaced by
 `import jaxbpe as tiktoken` (also inside the programs a test runs in a subprocess).
-Nothing else is changed: no assertion, no skip. Does nothing when DIR is already there.
+Nothing else is changed: no assertion, no skip. The tests are not fetched again when
+DIR/tests is already there; the conftest.py below is written every time.
 """
 
 from __future__ import annotations
@@ -24,10 +25,31 @@ SDIST = f"tiktoken-{VERSION}.tar.gz"
 SHA256 = "231dec90efcdccf1b565a1416107736f1e09b1a08fe736ef9d6363e626d03874"
 
 
+# Hypothesis draws some of its inputs from the string constants of the code under test
+# when that code is local, outside site-packages. tiktoken's suite runs against an
+# installed tiktoken, whose constants it never sees; jaxbpe runs from its checkout, so
+# its special tokens' text reached `st.text()` inputs, which the suite encodes with
+# special tokens disallowed (test_hyp_roundtrip failed on "<|endofprompt|>"). Counting
+# jaxbpe's folder as installed gives the suite the inputs it was written for.
+CONFTEST = """\
+# Written by scripts/tiktoken_suite.py, which says why.
+from pathlib import Path
+
+import jaxbpe
+from hypothesis.internal import scrutineer
+
+scrutineer.SITE_PACKAGES_DIRS = {*scrutineer.SITE_PACKAGES_DIRS, Path(jaxbpe.__file__).resolve().parent}
+"""
+
+
 def main(target: str) -> None:
     out = Path(target) / "tests"
-    if out.is_dir():
-        return
+    if not out.is_dir():
+        fetch_tests(out)
+    (out / "conftest.py").write_text(CONFTEST, encoding="utf-8")
+
+
+def fetch_tests(out: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(
             [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",

@@ -16,9 +16,9 @@
 // line, so that the loops around its call keep their registers and code layout
 // (callgrind: inlined, the long-piece merges made first calls on o200k English 4% dearer).
 #if defined(__CUDACC__)
-#define JAXBPE_HD_COLD __host__ __device__
+#define JAXBPE_HD_COLD __host__ __device__ inline
 #else
-#define JAXBPE_HD_COLD __attribute__((noinline))
+#define JAXBPE_HD_COLD inline __attribute__((noinline))
 #endif
 
 namespace jaxbpe {

@@ -9,7 +9,7 @@ Every tokenizer encodes every input it applies to: single documents of real text
 arabic_indic, markdown, json, minified_js, polyglot_code), each both as first calls
 on documents the tokenizer has not seen ("first") and as calls on the document it
 has just encoded ("repeated"); a batch of 4 KiB documents; and pathological 1 MiB
-inputs. tiktoken's single-threaded output is the reference: every
+inputs, repeated and new. tiktoken's single-threaded output is the reference: every
 other output is compared with it id for id. The markdown report goes to stdout and,
 with --out, is appended to that file (plots beside it under plots/, when matplotlib
 is installed). Progress goes to stderr.
@@ -109,16 +109,51 @@ def single_documents(sizes: Sequence[int], skipped: list[str]) -> list[Input]:
     return inputs
 
 
+# A line of at least this many bytes that an earlier kind's new documents held is left
+# out of a kind's new documents. The kinds share sources: multilingual and json hold the
+# gettext catalogs that cjk, cyrillic and arabic_indic are made of, and a tokenizer that
+# kept the pieces of one kind's documents found another's "new" ones cached (gigatoken,
+# whose cache keeps them: 64 KiB of cjk first calls at 93 MB/s after multilingual, 19
+# MB/s on the same documents with a fresh tokenizer, o200k, 2026-12-04).
+SHARED_LINE_BYTES = 16
+
+
+def line_key(line: str) -> int:
+    """What two lines of different kinds share when they hold the same text: json quotes
+    the catalogs' messages and indents them."""
+    return hash(line.strip().strip('",[]{}').strip())
+
+
+def new_text(kind: str, size: int, seen: set[int]) -> bytes:
+    """The first `size` UTF-8 bytes of a kind's text (or all of it, when less), leaving
+    out the lines of at least SHARED_LINE_BYTES bytes whose line_key is in `seen`; then
+    adds those of its own lines to `seen`."""
+    kept, total, own = [], 0, set()
+    for doc in corpus.stream(kind):
+        for line in doc.splitlines(keepends=True):
+            if len(line.encode()) >= SHARED_LINE_BYTES:
+                if (key := line_key(line)) in seen:
+                    continue
+                own.add(key)
+            kept.append(line)
+            total += len(line.encode())
+        if total >= size:
+            break
+    seen |= own
+    return "".join(kept).encode()[:size]
+
+
 def first_call_documents(sizes: Sequence[int], calls: int, skipped: list[str]) -> list[Input]:
     """New documents: for each kind, consecutive slices of its text, `calls` of each size
-    (one of 8 MiB and more), none overlapping another. They are measured before the
-    repeated documents, so no tokenizer has seen their text; it has seen other documents
-    (and kinds) before, as a tokenizer that serves a stream of documents has."""
-    inputs = []
+    (one of 8 MiB and more), none overlapping another, and none holding a long line of an
+    earlier kind's (see SHARED_LINE_BYTES). They are measured before the repeated
+    documents, so no tokenizer has seen their text; it has seen other documents (and
+    kinds) before, as a tokenizer that serves a stream of documents has."""
+    inputs, seen = [], set()
     for kind in KINDS:
         counts = [1 if size >= 8 * MIB else calls for size in sizes]
-        # (a few bytes more: the prefix and the slices are cut back to character boundaries)
-        data = corpus.prefix(kind, sum(c * s for c, s in zip(counts, sizes)) + 64).encode()
+        # (a few bytes more: the slices are cut back to character boundaries)
+        data = new_text(kind, sum(c * s for c, s in zip(counts, sizes)) + 64, seen)
         start = 0
         for size, count in zip(sizes, counts):
             label = f"{kind} {size_label(size)} first"
@@ -126,6 +161,7 @@ def first_call_documents(sizes: Sequence[int], calls: int, skipped: list[str]) -
                 need = start + count * size
                 skipped.append(
                     f"{label}: {count} new document(s) need {need} bytes of {kind}, this machine has {len(data)}"
+                    " (without the lines of earlier kinds)"
                 )
                 break
             docs = utf8_pieces(data[start : start + count * size].decode("utf-8", errors="ignore"), size)[:count]
@@ -154,34 +190,43 @@ def batch_of_documents(count: int, size: int) -> Input:
     return Input(f"batch {count} × {size_label(size)}", "batch", "mixed", docs)
 
 
-def repeated_letter(n: int) -> str:
+# Pathological inputs: functions of a length and a seed (for a letter or spaces, one
+# text whatever the seed).
+def repeated_letter(n: int, seed: int) -> str:
     return "a" * n
 
 
-def random_base64(n: int) -> str:
-    return base64.b64encode(random.Random(0).randbytes(n))[:n].decode()
+def random_base64(n: int, seed: int) -> str:
+    return base64.b64encode(random.Random(seed).randbytes(n))[:n].decode()
 
 
-def spaces(n: int) -> str:
+def spaces(n: int, seed: int) -> str:
     return " " * n
 
 
-def whitespace_mix(n: int) -> str:
-    return "".join(random.Random(1).choices(" \t\n", k=n))
+def whitespace_mix(n: int, seed: int) -> str:
+    return "".join(random.Random(seed).choices(" \t\n", k=n))
 
 
-def random_digits(n: int) -> str:
-    return "".join(random.Random(2).choices("0123456789", k=n))
+def random_digits(n: int, seed: int) -> str:
+    return "".join(random.Random(seed).choices("0123456789", k=n))
 
 
 PATHOLOGICAL = (repeated_letter, random_base64, spaces, whitespace_mix, random_digits)
 
 
-def pathological_inputs(size: int) -> list[Input]:
-    return [
-        Input(f"{make.__name__} {size_label(size)}", "pathological", make.__name__, [make(size)])
-        for make in PATHOLOGICAL
-    ]
+def pathological_inputs(size: int, first_calls: int) -> list[Input]:
+    """Each pathological text repeated, and, where texts differ by seed, as first calls on
+    new ones: a tokenizer that caches whole pieces finds a repeated one's single long
+    piece cached (gigatoken's whitespace mix: 127 MB/s repeated, 3.4 MB/s new)."""
+    inputs = []
+    for make in PATHOLOGICAL:
+        name = f"{make.__name__} {size_label(size)}"
+        texts = [make(size, seed) for seed in range(1, first_calls + 2)]
+        inputs.append(Input(f"{name} repeated", "pathological", make.__name__, texts[:1]))
+        if texts[1] != texts[0]:
+            inputs.append(Input(f"{name} first", "first", make.__name__, texts[1:]))
+    return inputs
 
 
 # -- tokenizers --------------------------------------------------------------------------
@@ -743,7 +788,11 @@ METHOD = """\
   so caches hold the document's pieces. "first" documents: each run is a first call on
   another document of that kind and size that the tokenizer has not seen (consecutive,
   disjoint slices of the kind's text, measured before any repeated input; the tokenizer
-  has encoded other documents and kinds before, and a short warm-up text). Each
+  has encoded other documents and kinds before, and a short warm-up text). The kinds
+  share sources (multilingual and json hold the catalogs of cjk, cyrillic and
+  arabic_indic), so a kind's new documents leave out every line of {shared_line} bytes or
+  more that an earlier kind's held. Pathological "first" inputs are new random texts of
+  the same generator (another seed each run). Each
   tokenizer's first calls run on a thread of its own, so that jaxbpe's host piece
   cache, kept per thread, has not seen the documents another jaxbpe entry point has
   just encoded. min..max
@@ -794,7 +843,7 @@ def report(
         f"{platform.system()} {platform.release()}; other processes kept {other_load} busy on average during the run",
         f"- JAX backend: {backend_description()}",
         f"- versions: {versions()}",
-        METHOD.format(repeats=settings.repeats, budget=settings.budget_s),
+        METHOD.format(repeats=settings.repeats, budget=settings.budget_s, shared_line=SHARED_LINE_BYTES),
     ]
     parts += [f"- note: {n}" for n in notes]
     for name, measurements in results.items():
@@ -868,7 +917,7 @@ def build_inputs(settings: Settings, notes: list[str]) -> list[Input]:
         first_call_documents(settings.single_sizes, settings.first_calls, skipped)
         + single_documents(settings.single_sizes, skipped)
         + [batch_of_documents(settings.batch_count, settings.batch_doc_size)]
-        + pathological_inputs(settings.pathological_size)
+        + pathological_inputs(settings.pathological_size, settings.first_calls)
     )
     notes += [f"skipped input {s}" for s in skipped]
     return inputs

@@ -194,7 +194,8 @@ def _saved(folder: Path, kind: str) -> Iterator[str]:
         start = end
 
 
-def _documents_of(kind: str) -> Iterator[str]:
+def stream(kind: str) -> Iterator[str]:
+    """All the documents of one kind this machine has, in a fixed order."""
     if folder := os.environ.get("JAXBPE_CORPUS_DIR"):
         return _saved(Path(folder), kind)
     return _GENERATORS[kind]()
@@ -204,7 +205,7 @@ def documents(kind: str, size: int) -> list[str]:
     """Whole documents of one kind, in a fixed order, until `size` UTF-8 bytes (or all
     this machine has, when that is less)."""
     docs, total = [], 0
-    for doc in _documents_of(kind):
+    for doc in stream(kind):
         docs.append(doc)
         total += len(doc.encode())
         if total >= size:

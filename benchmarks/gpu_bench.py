@@ -60,7 +60,7 @@ def inputs(doc_bytes: int, rows: int, row_bytes: int) -> list[tuple[str, list[st
         out.append((f"{kind} 1 × {doc_bytes // 1024} KiB", [corpus.text(kind, doc_bytes)]))
         out.append((f"{kind} {rows} × {row_bytes // 1024} KiB", utf8_pieces(text, row_bytes)[:rows]))
     for make in PATHOLOGICAL:
-        out.append((f"{make.__name__} 1 × {doc_bytes // 1024} KiB", [make(doc_bytes)]))
+        out.append((f"{make.__name__} 1 × {doc_bytes // 1024} KiB", [make(doc_bytes, 1)]))
     return out
 
 

@@ -34,6 +34,27 @@ def test_tables_are_an_operand_not_a_constant(gpt2):
     assert len(hlo) < 100_000, "the tables were embedded in the program"
 
 
+def older_version(blob: np.ndarray) -> np.ndarray:
+    blob = blob.copy()
+    blob[4:8].view(np.uint32)[0] -= 1  # the header's second word is the layout's version
+    return blob
+
+
+@pytest.mark.parametrize(
+    "tamper, message",
+    [
+        (lambda blob: np.zeros(1000, np.uint8), r"not a jaxbpe tables blob \(bad magic\)"),
+        (lambda blob: blob[:-8], r"jaxbpe tables blob has the wrong size \(truncated\?\)"),
+        (older_version, "jaxbpe tables blob of another version"),
+    ],
+)
+def test_tables_that_are_not_an_encodings_are_refused_not_read(gpt2, tamper, message):
+    leaves, treedef = jax.tree_util.tree_flatten(gpt2)
+    tampered = jax.tree_util.tree_unflatten(treedef, [jnp.asarray(tamper(np.asarray(leaves[0])))])
+    with pytest.raises(jax.errors.JaxRuntimeError, match=f"INVALID_ARGUMENT: {message}"):
+        jax.jit(jaxbpe.encode)(tampered, *jaxbpe.to_bytes_batch(["hello"]))
+
+
 def test_rows_are_padded_with_pad_id(gpt2):
     data, lengths = jaxbpe.to_bytes_batch(["a b c", "", "x"])
     tokens, counts = jaxbpe.encode(gpt2, data, lengths, pad_id=-7)

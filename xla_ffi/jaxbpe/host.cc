@@ -241,15 +241,23 @@ std::vector<uint8_t> build_tables(const uint8_t* bytes, const int32_t* offsets, 
   auto token_len = [&](int32_t id) { return offsets[id + 1] - offsets[id]; };
   auto is_hole = [&](int32_t id) { return offsets[id + 1] == offsets[id]; };
 
-  // The piece table and byte ids first: finding the pairs needs lookups.
-  const int32_t piece_capacity = next_pow2(2 * int64_t(n));
+  // The token tables and byte ids first: finding the pairs needs lookups.
+  int64_t n_inline = 0;
+  for (int32_t id = 0; id < n; ++id)
+    n_inline += token_len(id) >= 2 && token_len(id) <= kInlineTokenBytes;
+  const int32_t inline_capacity = next_pow2(std::max<int64_t>(2 * n_inline, 2));
+  const int32_t piece_capacity = next_pow2(std::max<int64_t>(2 * (n - n_inline), 2));
+  std::vector<uint64_t> inline_slots(2 * size_t(inline_capacity), 0);
   std::vector<int32_t> piece(2 * size_t(piece_capacity), -1), byte_ids(256, -1);
   Tables t{};
   t.n_tokens = n;
   t.max_token_len = max_len;
+  t.inline_mask = uint32_t(inline_capacity - 1);
+  t.inline_shift = 64 - lowest_bit(uint64_t(inline_capacity));
   t.piece_mask = uint32_t(piece_capacity - 1);
   t.token_offsets = offsets;
   t.token_bytes = bytes;
+  t.inline_slots = inline_slots.data();
   t.piece_slots = piece.data();
   t.byte_ids = byte_ids.data();
   for (int32_t id = 0; id < n; ++id) {
@@ -261,6 +269,14 @@ std::vector<uint8_t> build_tables(const uint8_t* bytes, const int32_t* offsets, 
                                   " have the same bytes");
     if (len == 1) {
       byte_ids[p[0]] = id;
+      continue;
+    }
+    if (len <= kInlineTokenBytes) {
+      const InlineKey key = inline_key(p, len);
+      uint32_t slot = uint32_t(inline_hash(key) >> t.inline_shift);
+      while (inline_slots[2 * slot + 1] != 0) slot = (slot + 1) & t.inline_mask;
+      inline_slots[2 * slot] = key.head;
+      inline_slots[2 * slot + 1] = key.tail | uint64_t(id) << kInlineIdShift;
       continue;
     }
     const uint64_t hash = hash_bytes(p, len);
@@ -382,6 +398,7 @@ std::vector<uint8_t> build_tables(const uint8_t* bytes, const int32_t* offsets, 
       mix64(hash_bytes(reinterpret_cast<const uint8_t*>(offsets), 4 * (int64_t(n) + 1)) ^
             hash_bytes(bytes, offsets[n]));
   h.max_token_len = max_len;
+  h.inline_capacity = inline_capacity;
   h.piece_capacity = piece_capacity;
   h.pair_capacity = int32_t(pair.slots.size() / 3);
   h.prefix_capacity = prefix_capacity;
@@ -394,6 +411,7 @@ std::vector<uint8_t> build_tables(const uint8_t* bytes, const int32_t* offsets, 
   };
   h.token_offsets = section(4 * (int64_t(n) + 1));
   h.token_bytes = section(offsets[n]);
+  h.inline_slots = section(8 * int64_t(inline_slots.size()));
   h.piece_slots = section(4 * int64_t(piece.size()));
   h.pair_slots = section(4 * int64_t(pair.slots.size()));
   h.pair_filter = section(8 * int64_t(pair.filter.size()));
@@ -412,6 +430,7 @@ std::vector<uint8_t> build_tables(const uint8_t* bytes, const int32_t* offsets, 
   auto put = [&](int64_t at, const std::vector<int32_t>& v) {
     std::memcpy(out + at, v.data(), 4 * v.size());
   };
+  std::memcpy(out + h.inline_slots, inline_slots.data(), 8 * inline_slots.size());
   put(h.piece_slots, piece);
   put(h.pair_slots, pair.slots);
   std::memcpy(out + h.pair_filter, pair.filter.data(), 8 * pair.filter.size());

@@ -8,7 +8,7 @@
 namespace jaxbpe {
 
 constexpr uint32_t kTablesMagic = 0x4550424A;  // "JBPE"
-constexpr uint32_t kTablesVersion = 5;
+constexpr uint32_t kTablesVersion = 6;
 constexpr int32_t kNoRank = 0x7FFFFFFF;
 // The most tokens a vocabulary may have: the short merge packs a rank and a byte
 // position (6 bits) into one int32 below kNoRank.
@@ -24,7 +24,8 @@ struct TablesHeader {
   uint32_t magic, version, flags;
   int32_t n_tokens;          // ids are the ranks 0..n_tokens-1
   int32_t max_token_len;     // longest token in bytes
-  int32_t piece_capacity;    // slots of the bytes -> id hash table (power of two)
+  int32_t inline_capacity;   // slots of the short tokens' table (see lookup_inline_token)
+  int32_t piece_capacity;    // slots of the bytes -> id hash table of longer ones (power of two)
   int32_t pair_capacity;     // slots of the (id, id) -> merged id hash table (power of two)
   int32_t prefix_capacity;   // slots of the token-prefix hash table (power of two)
   int32_t pair_filter_bits;  // size of the pair table's filter (power of two, >= 64)
@@ -32,8 +33,8 @@ struct TablesHeader {
   // caches of pieces' ids are told apart by it.
   uint64_t vocabulary_hash;
   // Byte offsets of the sections from the start of the blob, and its total size.
-  int64_t token_offsets, token_bytes, piece_slots, pair_slots, pair_filter, byte_ids, splits,
-      next_prefix, prefix_slots, byte_pairs, total_size;
+  int64_t token_offsets, token_bytes, inline_slots, piece_slots, pair_slots, pair_filter, byte_ids,
+      splits, next_prefix, prefix_slots, byte_pairs, total_size;
 };
 
 // Pointers into a blob whose header has been checked.
@@ -41,9 +42,13 @@ struct Tables {
   uint32_t flags;
   int32_t n_tokens, max_token_len;
   uint64_t vocabulary_hash;
-  uint32_t piece_mask, pair_mask, prefix_mask, pair_filter_mask;
+  uint32_t inline_mask, piece_mask, pair_mask, prefix_mask, pair_filter_mask;
+  int32_t inline_shift;  // 64 - log2(inline capacity): a slot's home is the top bits of its hash
   const int32_t* token_offsets;  // [n_tokens + 1]: token i is token_bytes[off[i]:off[i+1]]
   const uint8_t* token_bytes;
+  // [2 * capacity]: the tokens of 2..kInlineTokenBytes bytes, a slot holding a token's
+  // InlineKey with its id in the top bits of the second word (which is 0 in an empty slot).
+  const uint64_t* inline_slots;
   const int32_t* piece_slots;  // [2 * capacity]: (id or -1, high half of the hash)
   // [3 * capacity]: (left id or -1, right id, merged id) for the merges BPE can make:
   // the last merge of each token that BPE builds from its own bytes (see lookup_pair).
@@ -81,17 +86,19 @@ JAXBPE_HD const char* view_tables(const uint8_t* blob, int64_t size, const Table
   if (h.total_size != size) return "jaxbpe tables blob has the wrong size (truncated?)";
   auto pow2 = [](int32_t c) { return c > 0 && (c & (c - 1)) == 0; };
   if (h.n_tokens < 256 || h.n_tokens > kMaxTokens || h.max_token_len < 1 ||
-      h.max_token_len > kPrefixLengthMask || !pow2(h.piece_capacity) || !pow2(h.pair_capacity) ||
-      !pow2(h.prefix_capacity) || !pow2(h.pair_filter_bits) || h.pair_filter_bits < 64)
+      h.max_token_len > kPrefixLengthMask || !pow2(h.inline_capacity) || h.inline_capacity < 2 ||
+      !pow2(h.piece_capacity) || !pow2(h.pair_capacity) || !pow2(h.prefix_capacity) ||
+      !pow2(h.pair_filter_bits) || h.pair_filter_bits < 64)
     return "jaxbpe tables blob has an inconsistent header";
-  auto fits = [&](int64_t off, int64_t bytes) {
-    return off >= int64_t(sizeof(TablesHeader)) && off % 4 == 0 && bytes >= 0 &&
+  auto fits = [&](int64_t off, int64_t bytes, int align = 4) {
+    return off >= int64_t(sizeof(TablesHeader)) && off % align == 0 && bytes >= 0 &&
            off + bytes <= size;
   };
   if (!fits(h.token_offsets, 4 * (int64_t(h.n_tokens) + 1)) || !fits(h.token_bytes, 0) ||
+      !fits(h.inline_slots, 16 * int64_t(h.inline_capacity), 8) ||
       !fits(h.piece_slots, 8 * int64_t(h.piece_capacity)) ||
       !fits(h.pair_slots, 12 * int64_t(h.pair_capacity)) ||
-      !fits(h.pair_filter, int64_t(h.pair_filter_bits) / 8) || !fits(h.byte_ids, 4 * 256) ||
+      !fits(h.pair_filter, int64_t(h.pair_filter_bits) / 8, 8) || !fits(h.byte_ids, 4 * 256) ||
       !fits(h.splits, 8 * int64_t(h.n_tokens)) || !fits(h.next_prefix, 4 * int64_t(h.n_tokens)) ||
       !fits(h.prefix_slots, 12 * int64_t(h.prefix_capacity)) || !fits(h.byte_pairs, 4 * 65536))
     return "jaxbpe tables blob has a section out of bounds";
@@ -99,12 +106,15 @@ JAXBPE_HD const char* view_tables(const uint8_t* blob, int64_t size, const Table
   out->n_tokens = h.n_tokens;
   out->vocabulary_hash = h.vocabulary_hash;
   out->max_token_len = h.max_token_len;
+  out->inline_mask = uint32_t(h.inline_capacity - 1);
+  out->inline_shift = 64 - lowest_bit(uint64_t(h.inline_capacity));
   out->piece_mask = uint32_t(h.piece_capacity - 1);
   out->pair_mask = uint32_t(h.pair_capacity - 1);
   out->prefix_mask = uint32_t(h.prefix_capacity - 1);
   out->pair_filter_mask = uint32_t(h.pair_filter_bits - 1);
   out->token_offsets = reinterpret_cast<const int32_t*>(blob + h.token_offsets);
   out->token_bytes = blob + h.token_bytes;
+  out->inline_slots = reinterpret_cast<const uint64_t*>(blob + h.inline_slots);
   out->piece_slots = reinterpret_cast<const int32_t*>(blob + h.piece_slots);
   out->pair_slots = reinterpret_cast<const int32_t*>(blob + h.pair_slots);
   out->pair_filter = reinterpret_cast<const uint64_t*>(blob + h.pair_filter);
@@ -116,9 +126,48 @@ JAXBPE_HD const char* view_tables(const uint8_t* blob, int64_t size, const Table
   return nullptr;
 }
 
+// Tokens of up to kInlineTokenBytes bytes, most of those that pieces of text are, have a
+// table whose slots hold their bytes: finding one reads one slot, where a longer one
+// reads a slot, the token's offset and its bytes. That matters on new text, whose pieces
+// are not in the host's piece cache and whose lookups miss the CPU's caches: first calls
+// on 64 KiB documents of English, code, markdown and multilingual text 1.08-1.15x as
+// fast, the first document a process encodes (cold tables) 1.1-1.2x; CJK, Cyrillic and
+// Arabic text, whose pieces are longer, 0.99-1.06x (wall time, one pinned core, cl100k
+// and o200k; 2-5% fewer instructions).
+constexpr int kInlineTokenBytes = 12;
+
+// The bytes of a piece of 2..kInlineTokenBytes bytes, as the inline table keys them.
+struct InlineKey {
+  uint64_t head;  // bytes 0..7, zero-padded
+  uint64_t tail;  // bytes 8..11, zero-padded, and the length in bits 32..39
+};
+constexpr int kInlineIdShift = 40;  // a slot's id is its second word >> kInlineIdShift
+
+JAXBPE_HD InlineKey inline_key(const uint8_t* p, int64_t n) {
+  const uint64_t tail = n > 8 ? load_le(p + 8, int(n - 8)) : 0;
+  return {load_le(p, int(n < 8 ? n : 8)), tail | uint64_t(n) << 32};
+}
+
+JAXBPE_HD uint64_t inline_hash(const InlineKey& k) {
+  return k.head * 0x9e3779b97f4a7c15ULL ^ k.tail * 0xc2b2ae3d27d4eb4fULL;
+}
+
+// The id of the token whose bytes are p[0..n) (2 <= n <= kInlineTokenBytes), or -1.
+JAXBPE_HD int32_t lookup_inline_token(const Tables& t, const uint8_t* p, int64_t n) {
+  const InlineKey k = inline_key(p, n);
+  constexpr uint64_t kKeyBits = (uint64_t(1) << kInlineIdShift) - 1;
+  for (uint32_t slot = uint32_t(inline_hash(k) >> t.inline_shift);;
+       slot = (slot + 1) & t.inline_mask) {
+    const uint64_t* s = t.inline_slots + 2 * slot;
+    if (s[1] == 0) return -1;
+    if ((s[1] & kKeyBits) == k.tail && s[0] == k.head) return int32_t(s[1] >> kInlineIdShift);
+  }
+}
+
 // The id of the token whose bytes are p[0..n), or -1.
 JAXBPE_HD int32_t lookup_piece(const Tables& t, const uint8_t* p, int64_t n) {
   if (n == 1) return t.byte_ids[p[0]];
+  if (n <= kInlineTokenBytes) return lookup_inline_token(t, p, n);
   if (n > t.max_token_len) return -1;
   const uint64_t h = hash_bytes(p, n);
   const int32_t tag = int32_t(h >> 32);

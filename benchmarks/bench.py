@@ -819,7 +819,7 @@ METHOD = """\
   the inputs they apply to; bpe-openai and quicktok use the rank files bundled in
   their packages.
 - Caches: jaxbpe's host encoder keeps each thread's cache of recently seen pieces
-  between calls (up to 327,680 pieces of up to 256 bytes, an 8 MiB document's of any
+  between calls (up to 393,216 pieces of up to 256 bytes, an 8 MiB document's of any
   kind), so a repeated document finds its pieces cached (gigatoken keeps such a cache
   too); the "first" rows show new text."""
 

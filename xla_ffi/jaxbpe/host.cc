@@ -1,5 +1,6 @@
 #include "host.h"
 
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -200,6 +201,38 @@ std::vector<int32_t> encode_chunked(const Encoder& enc, const uint8_t* s, int64_
   }
   work.shrink_workspace();
   return ids;
+}
+
+Pages::Pages(size_t bytes) : bytes_(bytes) {
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  data_ = static_cast<uint8_t*>(p);
+}
+
+Pages& Pages::operator=(Pages&& other) noexcept {
+  if (this != &other) {
+    this->~Pages();
+    data_ = std::exchange(other.data_, nullptr);
+    bytes_ = std::exchange(other.bytes_, 0);
+  }
+  return *this;
+}
+
+Pages::~Pages() {
+  if (data_) munmap(data_, bytes_);
+}
+
+void Pages::grow(size_t bytes) {
+#if defined(__linux__)
+  void* p = mremap(data_, bytes_, bytes, MREMAP_MAYMOVE);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  data_ = static_cast<uint8_t*>(p);
+  bytes_ = bytes;
+#else
+  Pages grown(bytes);
+  std::memcpy(grown.data_, data_, bytes_);
+  *this = std::move(grown);
+#endif
 }
 
 HostWork& thread_work(const Tables& t) {

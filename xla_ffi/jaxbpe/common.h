@@ -63,8 +63,12 @@ JAXBPE_HD uint64_t hash_bytes(const uint8_t* p, int64_t n) {
   return h;
 }
 
+// The pair table's hash: its high half picks a filter bit, its low half a slot. One
+// multiply spreads every bit of the pair into the product's high half; folding that into
+// the low half gives the slot bits all of them too.
 JAXBPE_HD uint64_t hash_pair(int32_t a, int32_t b) {
-  return mix64((uint64_t(uint32_t(a)) << 32) | uint32_t(b));
+  const uint64_t h = ((uint64_t(uint32_t(a)) << 32) | uint32_t(b)) * 0x9e3779b97f4a7c15ULL;
+  return h ^ (h >> 32);
 }
 
 // Index of the lowest / highest set bit of a non-zero word.

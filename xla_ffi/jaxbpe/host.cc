@@ -203,9 +203,26 @@ std::vector<int32_t> encode_chunked(const Encoder& enc, const uint8_t* s, int64_
   return ids;
 }
 
+// AddressSanitizer checks the bounds of what malloc serves, not of mapped memory: under
+// it, Pages come from calloc and realloc.
+#if defined(__SANITIZE_ADDRESS__)
+#define JAXBPE_PAGES_FROM_MALLOC 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define JAXBPE_PAGES_FROM_MALLOC 1
+#endif
+#endif
+#ifdef JAXBPE_PAGES_FROM_MALLOC
+constexpr bool kPagesFromMalloc = true;
+#else
+constexpr bool kPagesFromMalloc = false;
+#endif
+
 Pages::Pages(size_t bytes) : bytes_(bytes) {
-  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) throw std::bad_alloc();
+  void* p = kPagesFromMalloc
+                ? std::calloc(bytes, 1)
+                : mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == nullptr || p == MAP_FAILED) throw std::bad_alloc();
   data_ = static_cast<uint8_t*>(p);
 }
 
@@ -219,20 +236,32 @@ Pages& Pages::operator=(Pages&& other) noexcept {
 }
 
 Pages::~Pages() {
-  if (data_) munmap(data_, bytes_);
+  if (!data_) return;
+  if (kPagesFromMalloc) {
+    std::free(data_);
+  } else {
+    munmap(data_, bytes_);
+  }
 }
 
 void Pages::grow(size_t bytes) {
+  void* p;
+  if (kPagesFromMalloc) {
+    p = std::realloc(data_, bytes);
+    if (p == nullptr) throw std::bad_alloc();
+  } else {
 #if defined(__linux__)
-  void* p = mremap(data_, bytes_, bytes, MREMAP_MAYMOVE);
-  if (p == MAP_FAILED) throw std::bad_alloc();
+    p = mremap(data_, bytes_, bytes, MREMAP_MAYMOVE);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+#else
+    Pages grown(bytes);
+    std::memcpy(grown.data_, data_, bytes_);
+    *this = std::move(grown);
+    return;
+#endif
+  }
   data_ = static_cast<uint8_t*>(p);
   bytes_ = bytes;
-#else
-  Pages grown(bytes);
-  std::memcpy(grown.data_, data_, bytes_);
-  *this = std::move(grown);
-#endif
 }
 
 HostWork& thread_work(const Tables& t) {

@@ -131,12 +131,13 @@ def new_text(kind: str, size: int, seen: set[int]) -> bytes:
     kept, total, own = [], 0, set()
     for doc in corpus.stream(kind):
         for line in doc.splitlines(keepends=True):
-            if len(line.encode()) >= SHARED_LINE_BYTES:
+            line_bytes = len(line.encode())
+            if line_bytes >= SHARED_LINE_BYTES:
                 if (key := line_key(line)) in seen:
                     continue
                 own.add(key)
             kept.append(line)
-            total += len(line.encode())
+            total += line_bytes
         if total >= size:
             break
     seen |= own

@@ -66,8 +66,9 @@ class Pages {
 // included (up to 177,000 distinct pieces and 8.5 MiB of arena, CJK and multilingual
 // text), and a megabyte of random base64 (more than 65,536 distinct pieces of up to 7
 // bytes: with room for only that many, the cache started afresh during every call, and
-// repeated calls ran at 22-25 MB/s instead of 58-90, cl100k). Pieces of up to kShortBytes bytes, most of the pieces of any text, are keyed by
-// their bytes and length packed in one word, and their slot holds up to two ids itself:
+// repeated calls ran at 22-25 MB/s instead of 58-90, cl100k). Pieces of up to
+// kShortBytes bytes, most of the pieces of any text, are keyed by their bytes and
+// length packed in one word, and their slot holds up to two ids itself:
 // a hit is one multiply, one compare and no second memory access. Longer pieces, up to
 // kMaxBytes (CJK runs and code identifiers included), have slots keyed by a hash,
 // holding where their ids and bytes are in an arena. Any piece with more ids than its
@@ -288,7 +289,7 @@ class HostWork {
     } else if (table_full) {
       long_.resize(2 * slots);
     }
-    while (arena_used_ + bytes > arena_bytes_) resize_arena(2 * arena_bytes_);
+    while (arena_used_ + bytes > arena_.size()) resize_arena(2 * arena_.size());
   }
 
   // Growing keeps the entries where their offsets say.
@@ -298,7 +299,6 @@ class HostWork {
     } else {
       arena_.grow(bytes);
     }
-    arena_bytes_ = bytes;
   }
 
   // Forgets every piece; both tables and the arena go back to their first sizes
@@ -307,7 +307,7 @@ class HostWork {
     short_.clear();
     long_.clear();
     arena_ = Pages();
-    arena_bytes_ = arena_used_ = 0;
+    arena_used_ = 0;
   }
 
   std::unique_ptr<int32_t[]> workspace_;
@@ -315,8 +315,8 @@ class HostWork {
   // The two tables are made, and cleared, together.
   SlotTable<ShortSlot> short_;
   SlotTable<Slot> long_;
-  Pages arena_;  // arena_bytes_ of it, mapped
-  size_t arena_bytes_ = 0, arena_used_ = 0;
+  Pages arena_;
+  size_t arena_used_ = 0;    // bytes of the arena that hold entries
   uint64_t vocabulary_ = 0;  // whose ids the cache holds (any, while it holds none)
 };
 
